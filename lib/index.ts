@@ -1,0 +1,12 @@
+/** fastify-rfc6455: a Fastify plugin that speaks WebSocket (RFC 6455) itself. */
+import { fastifyRfc6455 } from './plugin/plugin.js'
+
+export default fastifyRfc6455
+export { fastifyRfc6455 }
+export { WebSocket, type WebSocketOptions, type MessageData, type SendCallback } from './connection/connection.js'
+export type { WebSocketPluginOptions, WebSocketRouteOptions, ProtocolSelector } from './plugin/options.js'
+export type { WebSocketHandler } from './plugin/route.js'
+export type { WebSocketRouteShorthand } from './plugin/plugin.js'
+export { CloseCode, Opcode } from './protocol/constants.js'
+export { ProtocolError, HandshakeError, WebSocketUsageError, ErrorCode } from './protocol/errors.js'
+export { WebSocketProtocol, ReadyState, type ProtocolEvent, type ProtocolOptions } from './protocol/protocol.js'

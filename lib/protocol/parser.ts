@@ -1,0 +1,318 @@
+/**
+ * Streaming frame parser (RFC 6455 §5): bytes in any chunking -> messages and control frames.
+ *
+ * An explicit state loop (HEADER / PAYLOAD). Limits are checked from the frame header, before any
+ * payload is buffered. Payload bytes are consumed as they arrive: unmasked in place (the parser
+ * owns the chunks it is given), UTF-8 checked at once for text, so an invalid message fails as
+ * soon as the offending byte is read, even in the middle of a frame.
+ *
+ * Copies: a message that arrives as one whole frame inside one chunk is delivered as a view of
+ * that chunk (no copy). Anything else (fragmented messages, frames split across reads) is copied
+ * once into an accumulator that grows by doubling but never beyond the announced frame sizes.
+ */
+import { CloseCode, MAX_CONTROL_PAYLOAD, Opcode } from './constants.js'
+import { ErrorCode, ProtocolError } from './errors.js'
+import { decodeHeader } from './frame.js'
+import { unmaskInPlace } from './mask.js'
+import { UTF8_ACCEPT, UTF8_REJECT, validateUtf8 } from './utf8.js'
+
+export interface ParserSink {
+  onMessage (data: Buffer, binary: boolean, compressed: boolean): void
+  onControl (opcode: number, payload: Buffer): void
+  onFail (error: ProtocolError): void
+}
+
+export interface ParserOptions {
+  /** 'server' requires masked frames (§5.1), 'client' requires unmasked ones */
+  role: 'server' | 'client'
+  maxPayload: number
+  maxFragments: number
+  /** RSV1 allowed on the first frame of a data message (permessage-deflate negotiated) */
+  allowRsv1: boolean
+}
+
+const HEADER = 0
+const PAYLOAD = 1
+const STOPPED = 2
+const EMPTY = Buffer.alloc(0)
+
+function protocolError (code: string, message: string): ProtocolError {
+  return new ProtocolError(code, CloseCode.ProtocolError, message)
+}
+
+export class FrameParser {
+  private readonly sink: ParserSink
+  private readonly requireMask: boolean
+  private readonly maxPayload: number
+  private readonly maxFragments: number
+  private readonly allowRsv1: boolean
+
+  private state: number = HEADER
+  /** partial header bytes carried to the next chunk (at most 13) */
+  private leftover: Buffer | null = null
+
+  // current frame
+  private fin = false
+  private opcode = 0
+  private masked = false
+  private readonly mask = new Uint8Array(4)
+  private keyIndex = 0
+  private remaining = 0
+  private frameLength = 0
+  /** control frame payload, collected when split across reads */
+  private control: Buffer | null = null
+  private controlLength = 0
+
+  // current data message
+  private messageOpcode = 0
+  private compressed = false
+  private fragments = 0
+  private messageLength = 0
+  private utf8 = UTF8_ACCEPT
+  private acc: Buffer | null = null
+
+  constructor (sink: ParserSink, options: ParserOptions) {
+    this.sink = sink
+    this.requireMask = options.role === 'server'
+    this.maxPayload = options.maxPayload
+    this.maxFragments = options.maxFragments
+    this.allowRsv1 = options.allowRsv1
+  }
+
+  /** Bytes of an incomplete message held in memory (for accounting). */
+  get bufferedBytes (): number {
+    return this.acc === null ? 0 : this.acc.length
+  }
+
+  /** True while a data message has started and not finished. */
+  get inMessage (): boolean {
+    return this.messageOpcode !== 0
+  }
+
+  private isStopped (): boolean {
+    return this.state === STOPPED
+  }
+
+  /** Stop parsing for good (after a Close frame or a failure); later bytes are ignored. */
+  stop (): void {
+    this.state = STOPPED
+    this.leftover = null
+    this.acc = null
+    this.control = null
+  }
+
+  /** Feed bytes. The parser takes ownership of `chunk` (payloads are unmasked in place). */
+  push (chunk: Buffer): void {
+    if (this.state === STOPPED) return
+    if (this.leftover !== null) {
+      chunk = Buffer.concat([this.leftover, chunk])
+      this.leftover = null
+    }
+    try {
+      this.run(chunk)
+    } catch (err) {
+      if (err instanceof ProtocolError) this.fail(err)
+      else throw err
+    }
+  }
+
+  private fail (error: ProtocolError): void {
+    this.stop()
+    this.sink.onFail(error)
+  }
+
+  private run (chunk: Buffer): void {
+    const end = chunk.length
+    let offset = 0
+    while (offset < end) {
+      if (this.state === HEADER) {
+        const header = decodeHeader(chunk, offset, end)
+        if (header === null) {
+          this.leftover = Buffer.from(chunk.subarray(offset))
+          return
+        }
+        offset += header.headerLength
+        this.startFrame(header.fin, header.rsv, header.opcode, header.masked, header.payloadLength)
+        if (header.masked) {
+          const m = offset - 4
+          this.mask[0] = chunk[m]; this.mask[1] = chunk[m + 1]; this.mask[2] = chunk[m + 2]; this.mask[3] = chunk[m + 3]
+        }
+        if (this.remaining === 0) {
+          this.endFrame(EMPTY)
+          if (this.isStopped()) return
+          continue
+        }
+        // fast path: the whole payload is in this chunk
+        if (end - offset >= this.remaining) {
+          const n = this.remaining
+          const payload = chunk.subarray(offset, offset + n)
+          offset += n
+          if (this.masked) unmaskInPlace(chunk, offset - n, n, this.mask, 0, 0)
+          this.remaining = 0
+          this.wholeFrame(payload)
+          if (this.isStopped()) return
+          continue
+        }
+        this.state = PAYLOAD
+      }
+      if (this.state === PAYLOAD) {
+        const n = Math.min(this.remaining, end - offset)
+        if (this.masked) this.keyIndex = unmaskInPlace(chunk, offset, n, this.mask, 0, this.keyIndex)
+        const piece = chunk.subarray(offset, offset + n)
+        offset += n
+        this.remaining -= n
+        if (this.opcode >= 0x8) this.appendControl(piece)
+        else this.appendData(piece)
+        if (this.isStopped()) return
+        if (this.remaining === 0) {
+          this.state = HEADER
+          if (this.opcode >= 0x8) {
+            const payload = this.control === null ? EMPTY : this.control.subarray(0, this.controlLength)
+            this.control = null
+            this.controlLength = 0
+            this.endFrame(payload)
+          } else {
+            this.endDataFrame()
+          }
+          if (this.isStopped()) return
+        }
+      } else {
+        return
+      }
+    }
+  }
+
+  /** Validate a frame header against every rule of §5 before reading its payload. */
+  private startFrame (fin: boolean, rsv: number, opcode: number, masked: boolean, length: number): void {
+    // §5.1: "The server MUST close the connection upon receiving a frame that is not masked."
+    // §5.1: "A client MUST close a connection if it detects a masked frame."
+    if (masked !== this.requireMask) {
+      throw protocolError(masked ? ErrorCode.MaskedFrame : ErrorCode.UnmaskedFrame,
+        masked ? 'server frames must not be masked' : 'client frames must be masked')
+    }
+    const isControl = opcode >= 0x8
+    if (isControl) {
+      // §5.2: "%xB-F are reserved for further control frames"
+      if (opcode > Opcode.Pong) throw protocolError(ErrorCode.ReservedOpcode, `reserved opcode ${opcode}`)
+      // §5.5: "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be fragmented."
+      if (!fin) throw protocolError(ErrorCode.FragmentedControl, 'fragmented control frame')
+      if (length > MAX_CONTROL_PAYLOAD) throw protocolError(ErrorCode.ControlTooLong, 'control frame payload over 125 bytes')
+      // §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated that defines meanings"
+      // RFC 7692 §6: permessage-deflate defines RSV1 for data frames only
+      if (rsv !== 0) throw protocolError(ErrorCode.ReservedBits, 'reserved bits set on a control frame')
+    } else {
+      // §5.2: "%x3-7 are reserved for further non-control frames"
+      if (opcode > Opcode.Binary) throw protocolError(ErrorCode.ReservedOpcode, `reserved opcode ${opcode}`)
+      if (opcode === Opcode.Continuation) {
+        // §5.4: continuation frames only inside a fragmented message
+        if (this.messageOpcode === 0) throw protocolError(ErrorCode.UnexpectedContinuation, 'continuation frame outside a fragmented message')
+        // RFC 7692 §6.1: RSV1 is set on the first frame of a message only
+        if (rsv !== 0) throw protocolError(ErrorCode.ReservedBits, 'reserved bits set on a continuation frame')
+      } else {
+        // §5.4: fragments of one message MUST NOT be interleaved with another data message
+        if (this.messageOpcode !== 0) throw protocolError(ErrorCode.ExpectedContinuation, 'new data frame inside a fragmented message')
+        if (rsv !== 0 && (rsv !== 4 || !this.allowRsv1)) throw protocolError(ErrorCode.ReservedBits, 'reserved bits set without a negotiated extension')
+        this.messageOpcode = opcode
+        this.compressed = rsv === 4
+        this.utf8 = UTF8_ACCEPT
+        this.messageLength = 0
+        this.fragments = 0
+      }
+      // limits, from the header, before any payload is buffered
+      if (length > this.maxPayload - this.messageLength) {
+        throw new ProtocolError(ErrorCode.MessageTooBig, CloseCode.MessageTooBig, `message exceeds maxPayload (${this.maxPayload} bytes)`)
+      }
+      if (++this.fragments > this.maxFragments) {
+        throw new ProtocolError(ErrorCode.TooManyFragments, CloseCode.MessageTooBig, `message exceeds ${this.maxFragments} fragments`)
+      }
+    }
+    this.fin = fin
+    this.opcode = opcode
+    this.masked = masked
+    this.keyIndex = 0
+    this.remaining = length
+    this.frameLength = length
+  }
+
+  /** A frame whose payload arrived whole (or is empty). */
+  private wholeFrame (payload: Buffer): void {
+    if (this.opcode >= 0x8) {
+      this.endFrame(payload)
+      return
+    }
+    if (this.fin && this.fragments === 1) {
+      // a complete single-frame message: no copy
+      if (this.messageOpcode === Opcode.Text && !this.compressed) {
+        if (validateUtf8(payload, 0, payload.length, UTF8_ACCEPT) !== UTF8_ACCEPT) {
+          throw new ProtocolError(ErrorCode.InvalidUtf8, CloseCode.InvalidFramePayloadData, 'text message is not valid UTF-8')
+        }
+      }
+      this.deliver(payload)
+      return
+    }
+    this.appendData(payload)
+    if (!this.isStopped()) this.endDataFrame()
+  }
+
+  private endFrame (payload: Buffer): void {
+    if (this.opcode >= 0x8) {
+      this.state = HEADER
+      this.sink.onControl(this.opcode, payload)
+      return
+    }
+    this.endDataFrame()
+  }
+
+  private appendControl (piece: Buffer): void {
+    if (this.control === null) this.control = Buffer.allocUnsafe(this.frameLength)
+    this.control.set(piece, this.controlLength)
+    this.controlLength += piece.length
+  }
+
+  private appendData (piece: Buffer): void {
+    if (this.messageOpcode === Opcode.Text && !this.compressed) {
+      this.utf8 = validateUtf8(piece, 0, piece.length, this.utf8)
+      if (this.utf8 === UTF8_REJECT) {
+        this.fail(new ProtocolError(ErrorCode.InvalidUtf8, CloseCode.InvalidFramePayloadData, 'text message is not valid UTF-8'))
+        return
+      }
+    }
+    const needed = this.messageLength + piece.length
+    let acc = this.acc
+    if (acc === null || acc.length < needed) {
+      // grow by doubling, but never past what the frames announced so far
+      const announced = this.messageLength + piece.length + this.remaining
+      const capacity = Math.min(Math.max(needed, (acc === null ? 0 : acc.length) * 2, 1024), announced)
+      const next = Buffer.allocUnsafe(capacity)
+      if (acc !== null) acc.copy(next, 0, 0, this.messageLength)
+      this.acc = acc = next
+    }
+    acc.set(piece, this.messageLength)
+    this.messageLength = needed
+  }
+
+  private endDataFrame (): void {
+    this.state = HEADER
+    if (!this.fin) return
+    if (this.messageOpcode === Opcode.Text && !this.compressed && this.utf8 !== UTF8_ACCEPT) {
+      // §8.1: the message ended inside a multi-byte sequence
+      this.fail(new ProtocolError(ErrorCode.InvalidUtf8, CloseCode.InvalidFramePayloadData, 'text message is not valid UTF-8'))
+      return
+    }
+    const data = this.acc === null ? EMPTY : this.acc.subarray(0, this.messageLength)
+    this.acc = null
+    this.deliver(data)
+  }
+
+  private deliver (data: Buffer): void {
+    const binary = this.messageOpcode === Opcode.Binary
+    const compressed = this.compressed
+    this.messageOpcode = 0
+    this.compressed = false
+    this.messageLength = 0
+    this.fragments = 0
+    this.utf8 = UTF8_ACCEPT
+    this.state = HEADER
+    this.sink.onMessage(data, binary, compressed)
+  }
+}

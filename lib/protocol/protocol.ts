@@ -1,0 +1,260 @@
+/**
+ * The Sans-I/O WebSocket connection (RFC 6455 §5-§7): bytes in -> events out, commands in ->
+ * bytes out. No sockets, timers or event emitters here.
+ *
+ *   receive(chunk) / receiveEnd()     feed bytes from the peer; never throw on peer input
+ *   sendText / sendBinary / ping / pong / close(code, reason)   queue outgoing frames
+ *   takeOutput()                      drain the bytes to write
+ *   takeEvents()                      drain parsed events
+ *
+ * The core answers pings and echoes a Close frame by itself; a protocol violation becomes exactly
+ * one Close frame with the right code plus one `fail` event.
+ */
+import { CloseCode, Defaults, isValidCloseCode, MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, Opcode } from './constants.js'
+import { ProtocolError, WebSocketUsageError } from './errors.js'
+import { decodeClosePayload, encodeClosePayload } from './frame.js'
+import { FrameParser, type ParserSink } from './parser.js'
+import { FrameWriter } from './writer.js'
+
+export const ReadyState = {
+  Connecting: 0,
+  Open: 1,
+  Closing: 2,
+  Closed: 3
+} as const
+export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState]
+
+export type ProtocolEvent =
+  | { type: 'message', data: Buffer, binary: boolean, compressed: boolean }
+  | { type: 'ping', data: Buffer }
+  | { type: 'pong', data: Buffer }
+  /** the peer's Close frame arrived (code 1005 when it had no body) */
+  | { type: 'close', code: number, reason: string }
+  /** the peer violated the protocol; a Close frame with error.closeCode was queued */
+  | { type: 'fail', error: ProtocolError }
+  /** the transport ended without a Close frame */
+  | { type: 'end' }
+
+export interface ProtocolOptions {
+  role?: 'server' | 'client'
+  maxPayload?: number
+  maxFragments?: number
+  /** permessage-deflate negotiated: RSV1 is allowed on the first frame of a message */
+  allowRsv1?: boolean
+}
+
+const NO_RSV = { fin: true, rsv: 0 }
+const RSV1 = { fin: true, rsv: 4 }
+const EMPTY = Buffer.alloc(0)
+
+export type Payload = string | Buffer | ArrayBuffer | ArrayBufferView
+
+/**
+ * Bytes of a payload without copying. Anything that is not a string, Buffer, ArrayBuffer or
+ * typed array / DataView is a TypeError: never uninitialised or coerced bytes on the wire.
+ */
+export function toBuffer (data: Exclude<Payload, string>): Buffer {
+  if (Buffer.isBuffer(data)) return data
+  if (data instanceof ArrayBuffer) return Buffer.from(data)
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  throw new TypeError('data must be a string, Buffer, ArrayBuffer, typed array or DataView')
+}
+
+function controlPayload (data: Payload | undefined): Buffer {
+  if (data === undefined) return EMPTY
+  const buf = typeof data === 'string' ? Buffer.from(data) : toBuffer(data)
+  // §5.5: "All control frames MUST have a payload length of 125 bytes or less"
+  if (buf.length > MAX_CONTROL_PAYLOAD) throw new RangeError('control frame payload must be at most 125 bytes')
+  return buf
+}
+
+/** Check an application's close(code, reason) arguments (RFC 6455 §7.4). */
+export function checkCloseArguments (code: number | undefined, reason: string | Buffer | undefined): void {
+  if (code === undefined) {
+    if (reason !== undefined && reason.length > 0) {
+      throw new WebSocketUsageError('FST_ERR_WS_CLOSE_REASON_WITHOUT_CODE', 'a close reason needs a close code')
+    }
+    return
+  }
+  if (typeof code !== 'number' || !Number.isInteger(code) || !isValidCloseCode(code)) {
+    throw new WebSocketUsageError('FST_ERR_WS_INVALID_CLOSE_CODE', `invalid close code: ${String(code)}`)
+  }
+  if (reason !== undefined) {
+    if (typeof reason !== 'string' && !Buffer.isBuffer(reason)) {
+      throw new TypeError('close reason must be a string or Buffer')
+    }
+    const bytes = typeof reason === 'string' ? Buffer.byteLength(reason) : reason.length
+    if (bytes > MAX_CLOSE_REASON) {
+      throw new WebSocketUsageError('FST_ERR_WS_CLOSE_REASON_TOO_LONG', `close reason is ${bytes} bytes, at most ${MAX_CLOSE_REASON} allowed`)
+    }
+  }
+}
+
+export class WebSocketProtocol implements ParserSink {
+  private readonly parser: FrameParser
+  private readonly writer: FrameWriter
+  private events: ProtocolEvent[] = []
+  private closeSent = false
+  private closeReceived = false
+  private inputEnded = false
+  /** the code/reason of the Close frame we sent, if any */
+  sentCloseCode: number | undefined = undefined
+
+  constructor (options: ProtocolOptions = {}) {
+    const role = options.role ?? 'server'
+    this.parser = new FrameParser(this, {
+      role,
+      maxPayload: options.maxPayload ?? Defaults.maxPayload,
+      maxFragments: options.maxFragments ?? Defaults.maxFragments,
+      allowRsv1: options.allowRsv1 ?? false
+    })
+    this.writer = new FrameWriter({ mask: role === 'client' })
+  }
+
+  get readyState (): ReadyState {
+    if (this.inputEnded || (this.closeSent && this.closeReceived)) return ReadyState.Closed
+    if (this.closeSent || this.closeReceived) return ReadyState.Closing
+    return ReadyState.Open
+  }
+
+  /** True once no more data frames may be sent (§5.5.1: no data after a Close frame). */
+  get closing (): boolean {
+    return this.closeSent
+  }
+
+  /** Bytes queued and not yet taken by takeOutput(). */
+  get pendingOutput (): number {
+    return this.writer.pendingBytes
+  }
+
+  /** Bytes held for an incomplete inbound message. */
+  get bufferedInput (): number {
+    return this.parser.bufferedBytes
+  }
+
+  /** Feed bytes from the peer; the core takes ownership of `chunk`. Never throws on bad input. */
+  receive (chunk: Buffer): void {
+    if (this.inputEnded) return
+    this.parser.push(chunk)
+  }
+
+  /** The transport ended (TCP FIN or reset). */
+  receiveEnd (): void {
+    if (this.inputEnded) return
+    this.inputEnded = true
+    this.parser.stop()
+    if (!this.closeReceived) this.events.push({ type: 'end' })
+  }
+
+  takeEvents (): ProtocolEvent[] {
+    const events = this.events
+    if (events.length === 0) return events
+    this.events = []
+    return events
+  }
+
+  takeOutput (): Buffer[] {
+    return this.writer.take()
+  }
+
+  private assertCanSend (): void {
+    if (this.closeSent || this.inputEnded) {
+      throw new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket is closing or closed')
+    }
+  }
+
+  sendText (data: string, options?: { compressed?: boolean }): void {
+    this.assertCanSend()
+    this.writer.textFrame(Opcode.Text, data, options?.compressed === true ? RSV1 : NO_RSV)
+  }
+
+  sendBinary (data: Exclude<Payload, string>, options?: { compressed?: boolean }): void {
+    this.assertCanSend()
+    this.writer.frame(Opcode.Binary, toBuffer(data), options?.compressed === true ? RSV1 : NO_RSV)
+  }
+
+  /** Queue an already-encoded message payload as text or binary (used after compression). */
+  sendRaw (opcode: typeof Opcode.Text | typeof Opcode.Binary, data: Buffer, options: { compressed: boolean }): void {
+    this.assertCanSend()
+    this.writer.frame(opcode, data, options.compressed ? RSV1 : NO_RSV)
+  }
+
+  /** Queue one frame of a fragmented message (§5.4); the caller sequences opcode and fin. */
+  sendFragment (opcode: number, data: Buffer, options: { fin: boolean, rsv?: number }): void {
+    this.assertCanSend()
+    this.writer.frame(opcode, data, { fin: options.fin, rsv: options.rsv ?? 0 })
+  }
+
+  ping (data?: Payload): void {
+    const payload = controlPayload(data)
+    this.assertCanSend()
+    this.writer.frame(Opcode.Ping, payload, NO_RSV)
+  }
+
+  pong (data?: Payload): void {
+    const payload = controlPayload(data)
+    this.assertCanSend()
+    this.writer.frame(Opcode.Pong, payload, NO_RSV)
+  }
+
+  /**
+   * Start (or answer) the closing handshake. §5.5.1: "after sending a Close frame, the endpoint
+   * MUST NOT send any more data frames". A second call is a no-op.
+   */
+  close (code?: number, reason?: string | Buffer): void {
+    checkCloseArguments(code, reason)
+    if (this.closeSent || this.inputEnded) return
+    this.queueClose(code, reason ?? '')
+  }
+
+  private queueClose (code: number | undefined, reason: string | Buffer): void {
+    this.closeSent = true
+    this.sentCloseCode = code
+    this.writer.frame(Opcode.Close, encodeClosePayload(code, reason), NO_RSV)
+  }
+
+  // ParserSink
+
+  onMessage (data: Buffer, binary: boolean, compressed: boolean): void {
+    this.events.push({ type: 'message', data, binary, compressed })
+  }
+
+  onControl (opcode: number, payload: Buffer): void {
+    switch (opcode) {
+      case Opcode.Ping:
+        // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response,
+        // unless it already received a Close frame." with "identical Application data".
+        if (!this.closeSent) this.writer.frame(Opcode.Pong, payload, NO_RSV)
+        this.events.push({ type: 'ping', data: payload })
+        return
+      case Opcode.Pong:
+        this.events.push({ type: 'pong', data: payload })
+        return
+      case Opcode.Close: {
+        let close
+        try {
+          close = decodeClosePayload(payload)
+        } catch (err) {
+          this.onFail(err as ProtocolError)
+          return
+        }
+        this.closeReceived = true
+        this.parser.stop()
+        // §5.5.1: "If an endpoint receives a Close frame and did not previously send a Close
+        // frame, the endpoint MUST send a Close frame in response." (echoing the status code)
+        if (!this.closeSent) {
+          this.queueClose(close.code === CloseCode.NoStatusReceived ? undefined : close.code, '')
+        }
+        this.events.push({ type: 'close', code: close.code, reason: close.reason })
+      }
+    }
+  }
+
+  onFail (error: ProtocolError): void {
+    this.parser.stop()
+    // §7.1.7: _Fail the WebSocket Connection_: send a Close frame with the code, then close TCP
+    if (!this.closeSent && !this.inputEnded) this.queueClose(error.closeCode, '')
+    this.closeReceived = true
+    this.events.push({ type: 'fail', error })
+  }
+}
