@@ -1,0 +1,54 @@
+// End to end: the chat demo in headless Chromium (Debian's package, driven by playwright-core).
+// playwright-core gives each launch a fresh temporary profile.
+// Two pages join a room, see each other's presence and messages, and one leaves.
+import t from 'tap'
+import { chromium } from 'playwright-core'
+import { buildChat } from '../../examples/chat/server.js'
+
+process.env.NODE_ENV = 'test'
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+t.test('two browser pages chat through the demo', async (t) => {
+  const app = await buildChat()
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.close())
+  const { port } = app.server.address() as { port: number }
+  const browser = await chromium.launch({
+    executablePath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic']
+  })
+  t.teardown(() => browser.close())
+  const url = `http://127.0.0.1:${port}/`
+  const ann = await browser.newPage()
+  const bob = await browser.newPage()
+  await ann.goto(url)
+  await bob.goto(url)
+  await ann.getByText('connected', { exact: true }).waitFor({ timeout: 10000 })
+  await bob.getByText('connected', { exact: true }).waitFor({ timeout: 10000 })
+
+  await ann.fill('#name', 'ann')
+  await ann.fill('#room', 'e2e')
+  await ann.click('#join button')
+  await ann.getByText('joined e2e as ann').waitFor({ timeout: 5000 })
+  await bob.fill('#name', 'bob')
+  await bob.fill('#room', 'e2e')
+  await bob.click('#join button')
+  await bob.getByText('joined e2e as bob').waitFor({ timeout: 5000 })
+  await ann.locator('#members', { hasText: 'ann, bob' }).waitFor({ timeout: 5000 })
+  t.equal(await bob.textContent('#members'), 'ann, bob', 'both pages see both members')
+
+  await bob.fill('#text', 'hello from bob')
+  await bob.click('#send')
+  await ann.locator('#log li', { hasText: 'bob: hello from bob' }).waitFor({ timeout: 5000 })
+  await ann.fill('#text', 'hi bob')
+  await ann.press('#text', 'Enter')
+  await bob.locator('#log li', { hasText: 'ann: hi bob' }).waitFor({ timeout: 5000 })
+  t.same(await ann.locator('#log li').allTextContents(), ['joined e2e as ann', 'bob: hello from bob', 'ann: hi bob'])
+
+  await bob.click('#leave')
+  await bob.getByText('left the room').waitFor({ timeout: 5000 })
+  await ann.locator('#members', { hasText: /^ann$/ }).waitFor({ timeout: 5000 })
+  t.equal(await ann.textContent('#members'), 'ann', 'presence updates when bob leaves')
+  t.equal(await bob.isDisabled('#send'), true, 'bob can no longer send')
+})
