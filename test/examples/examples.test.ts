@@ -3,6 +3,8 @@ import t from 'tap'
 import { WebSocket as WsClient } from 'ws'
 import { buildEcho } from '../../examples/echo.js'
 import { buildChat } from '../../examples/chat/server.js'
+import { buildAuth } from '../../examples/auth.js'
+import { buildTicker } from '../../examples/graceful-shutdown.js'
 
 process.env.NODE_ENV = 'test'
 
@@ -76,4 +78,32 @@ t.test('chat example: two clients join a room, talk, see presence, leave', async
   bob.close()
   t.same((await annIn.next('presence')).members, ['ann'], 'a closed client leaves the room')
   ann.close()
+})
+
+t.test('auth example: 401 without a token, greeting with one', async (t) => {
+  const app = await buildAuth()
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.close())
+  const { port } = app.server.address() as { port: number }
+  const refused = new WsClient(`ws://127.0.0.1:${port}/private?token=wrong`)
+  refused.on('error', () => {}) // ws reports the aborted handshake as an error as well
+  const status = await new Promise<number>((resolve) => refused.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)))
+  t.equal(status, 401, 'the hook refuses the upgrade with 401')
+  refused.terminate()
+  // the greeting can arrive in the same read as the 101: listen before 'open'
+  const ws = new WsClient(`ws://127.0.0.1:${port}/private?token=s3cret`)
+  const greeting = await new Promise<string>((resolve) => ws.once('message', (d: Buffer) => resolve(d.toString())))
+  t.equal(greeting, 'hello ann')
+  ws.close()
+})
+
+t.test('graceful shutdown example: app.close() closes clients with 1001', async (t) => {
+  const app = await buildTicker()
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as { port: number }
+  const clients = await Promise.all([open(`ws://127.0.0.1:${port}/ticks`), open(`ws://127.0.0.1:${port}/ticks`)])
+  const codes = Promise.all(clients.map((c) => new Promise<number>((resolve) => c.once('close', (code: number) => resolve(code)))))
+  await app.close()
+  t.same(await codes, [1001, 1001])
+  t.equal(app.websocketConnections.size, 0, 'no connection left open')
 })
