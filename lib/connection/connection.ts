@@ -10,8 +10,16 @@
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import { CloseCode, Defaults } from '../protocol/constants.js'
-import { type ProtocolError, WebSocketUsageError } from '../protocol/errors.js'
+import { ProtocolError, WebSocketUsageError } from '../protocol/errors.js'
 import { type ProtocolEvent, ReadyState, toBuffer, WebSocketProtocol } from '../protocol/protocol.js'
+import { type ExpiryReason, Liveness, type LivenessTarget } from './heartbeat.js'
+import { type BufferedAmountPolicy, defaultMaxBufferedAmount, defaultMaxQueuedBytes, LimitDefaults } from './limits.js'
+// permessage-deflate (issue 4)
+import { isUtf8 } from 'node:buffer'
+import { checkCloseArguments } from '../protocol/protocol.js'
+import { Opcode } from '../protocol/constants.js'
+import { DeflateCloseCode, DeflateErrorCode, type DeflateParams } from '../protocol/permessage-deflate.js'
+import { PerMessageDeflate } from './deflate.js'
 
 export { ReadyState }
 
@@ -29,11 +37,40 @@ export interface WebSocketOptions {
   maxQueuedBytes?: number
   /** called when a listener throws; the socket is closed with 1011 afterwards */
   onListenerError?: (error: unknown) => void
+  // ---- flow control and liveness (issue 5; defaults and rationale in ./limits.ts) ----
+  /** outbound bytes (bufferedAmount) one connection may hold; default max(4 MiB, 4 x maxPayload) */
+  maxBufferedAmount?: number
+  /** over maxBufferedAmount: 'close' (1008, default) or 'drop' the message and report it */
+  bufferedAmountPolicy?: BufferedAmountPolicy
+  /** ms of peer silence before a Ping; terminated when silent as long again. 0 = off; default 30000 */
+  heartbeatInterval?: number
+  /** ms without a data message either way before closing with 1001. 0 = off (default) */
+  idleTimeout?: number
+  /** ms a connection may live before closing with 1001. 0 = off (default) */
+  maxLifetime?: number
+  /** ms a started inbound message may take to complete, else close 1008. 0 = off; default 60000 */
+  incompleteMessageTimeout?: number
+  /**
+   * Sees each inbound message before it is queued or emitted and returns what 'message'
+   * listeners and the async iterator receive in its place, or `WebSocket.DROP` to drop it.
+   * A throw is a listener error (1011). Used by schema-validated routes.
+   */
+  inbound?: (data: Buffer, binary: boolean) => unknown
+  /** turns the plain objects/arrays given to send() into JSON text; default JSON.stringify */
+  serialize?: (value: unknown) => string
+  // ---- permessage-deflate (issue 4) ----
+  /** negotiated permessage-deflate parameters and local zlib settings; absent/null = not negotiated */
+  perMessageDeflate?: { params: DeflateParams, threshold?: number, level?: number, memLevel?: number } | null
+  /** the Sec-WebSocket-Extensions value answered in the 101 ('' when none) */
+  extensions?: string
 }
+
+/** An outbound message waiting behind a compression (permessage-deflate keeps send order). */
+interface Outgoing { opcode: typeof Opcode.Text | typeof Opcode.Binary, data: Buffer, compress: boolean, cb: SendCallback | undefined }
 
 export type MessageData = string | Buffer
 
-interface QueuedMessage { data: Buffer, binary: boolean }
+interface QueuedMessage { data: Buffer, binary: boolean, value: unknown }
 
 export type SendCallback = (error?: Error | null) => void
 
@@ -44,19 +81,39 @@ function isPlainObject (value: object): boolean {
   return proto === Object.prototype || proto === null
 }
 
-export class WebSocket extends EventEmitter {
+export class WebSocket extends EventEmitter implements LivenessTarget {
   static readonly CONNECTING = ReadyState.Connecting
   static readonly OPEN = ReadyState.Open
   static readonly CLOSING = ReadyState.Closing
   static readonly CLOSED = ReadyState.Closed
+  /** returned by the `inbound` option to drop a message */
+  static readonly DROP: unique symbol = Symbol('fastify-rfc6455.drop')
 
   readonly protocol: string
+  /** negotiated extensions as answered in the 101 ('' when none) */
+  readonly extensions: string
+  // ---- permessage-deflate (issue 4) ----
+  private readonly deflate: PerMessageDeflate | null
+  private readonly deflateThreshold: number
+  /** an inbound message is being inflated: later events wait in `held`, in order */
+  private inflating = false
+  private held: ProtocolEvent[] = []
+  private heldBytes = 0
+  private pausedForInflate = false
+  /** outbound messages behind a compression in flight, in send order */
+  private outbox: Outgoing[] = []
+  private outboxBytes = 0
+  private compressing = false
+  /** close() called while the outbox was not empty: the Close frame follows the last message */
+  private pendingClose: { code: number | undefined, reason: string | Buffer | undefined } | null = null
   private readonly socket: Duplex
   private readonly core: WebSocketProtocol
   private readonly closeTimeout: number
   private readonly maxQueuedMessages: number
   private readonly maxQueuedBytes: number
   private readonly onListenerError: ((error: unknown) => void) | undefined
+  private readonly inbound: ((data: Buffer, binary: boolean) => unknown) | undefined
+  private readonly serialize: (value: unknown) => string
   private dispatching = false
   private callbacks: SendCallback[] | null = null
   private queue: QueuedMessage[] = []
@@ -74,19 +131,51 @@ export class WebSocket extends EventEmitter {
   private endedOutput = false
   /** the failure that ended this connection, if any */
   failure: ProtocolError | null = null
+  // ---- flow control and liveness (issue 5) ----
+  private readonly liveness: Liveness
+  private readonly maxBufferedAmount: number
+  private readonly bufferedAmountPolicy: BufferedAmountPolicy
+  private drainWaiters: Array<() => void> | null = null
+  private owedDrain = false
+  private drainCheckScheduled = false
+  /** promises returned by async 'message' listeners and not settled yet, and their bytes */
+  private pendingListeners = 0
+  private pendingListenerBytes = 0
+  private pausedForListeners = false
+  private pausedForOutput = false
+  /** messages refused by send() under the 'drop' policy */
+  droppedMessages = 0
+  /** the deadline that ended this connection, if one did */
+  expiredBy: ExpiryReason | null = null
 
   constructor (socket: Duplex, options: WebSocketOptions = {}) {
     super()
     this.socket = socket
     this.protocol = options.protocol ?? ''
+    this.extensions = options.extensions ?? ''
+    const pmd = options.perMessageDeflate ?? null
+    this.deflate = pmd === null ? null : new PerMessageDeflate({ params: pmd.params, maxPayload: options.maxPayload ?? Defaults.maxPayload, level: pmd.level, memLevel: pmd.memLevel })
+    this.deflateThreshold = pmd?.threshold ?? 1024
     this.closeTimeout = options.closeTimeout ?? Defaults.closeTimeout
-    this.maxQueuedMessages = options.maxQueuedMessages ?? 1024
-    this.maxQueuedBytes = options.maxQueuedBytes ?? Math.max(options.maxPayload ?? Defaults.maxPayload, 1024 * 1024)
+    this.maxQueuedMessages = options.maxQueuedMessages ?? LimitDefaults.maxQueuedMessages
+    this.maxQueuedBytes = options.maxQueuedBytes ?? defaultMaxQueuedBytes(options.maxPayload ?? Defaults.maxPayload)
+    this.maxBufferedAmount = options.maxBufferedAmount ?? defaultMaxBufferedAmount(options.maxPayload ?? Defaults.maxPayload)
+    this.bufferedAmountPolicy = options.bufferedAmountPolicy ?? LimitDefaults.bufferedAmountPolicy
+    this.liveness = new Liveness(this, {
+      heartbeatInterval: options.heartbeatInterval ?? LimitDefaults.heartbeatInterval,
+      idleTimeout: options.idleTimeout ?? LimitDefaults.idleTimeout,
+      maxLifetime: options.maxLifetime ?? LimitDefaults.maxLifetime,
+      incompleteMessageTimeout: options.incompleteMessageTimeout ?? LimitDefaults.incompleteMessageTimeout
+    })
     this.onListenerError = options.onListenerError
+    this.inbound = options.inbound
+    this.serialize = options.serialize ?? JSON.stringify
     this.core = new WebSocketProtocol({
       role: options.role ?? 'server',
       maxPayload: options.maxPayload,
-      maxFragments: options.maxFragments
+      maxFragments: options.maxFragments,
+      // RFC 7692 §6: RSV1 marks a compressed message only once the extension is negotiated
+      allowRsv1: this.deflate !== null
     })
     this.on('newListener', this.onNewListener)
     socket.on('data', this.onData)
@@ -96,6 +185,7 @@ export class WebSocket extends EventEmitter {
     socket.on('drain', this.onDrain)
     const s = socket as Duplex & { setNoDelay?: (v: boolean) => void }
     if (typeof s.setNoDelay === 'function') s.setNoDelay(true)
+    this.liveness.start()
   }
 
   /** Feed bytes that arrived with the upgrade request (the `head` of the 'upgrade' event). */
@@ -105,33 +195,46 @@ export class WebSocket extends EventEmitter {
 
   get readyState (): ReadyState {
     if (this.emittedClose || this.transportClosed) return ReadyState.Closed
+    if (this.pendingClose !== null) return ReadyState.Closing
     return this.core.readyState === ReadyState.Closed ? ReadyState.Closing : this.core.readyState
   }
 
   /** Bytes accepted by send() and not yet handed to the operating system. */
   get bufferedAmount (): number {
-    return this.core.pendingOutput + (this.socket.writableLength ?? 0)
+    return this.core.pendingOutput + (this.socket.writableLength ?? 0) + this.outboxBytes
   }
 
   // ---- inbound ----
 
   private readonly onData = (chunk: Buffer): void => {
+    this.liveness.sawBytes = true
     this.dispatching = true
     try {
       this.core.receive(chunk)
-      this.dispatch(this.core.takeEvents())
+      // one event at a time: what a listener sends in answer to a message is queued before the
+      // replies the core owes for later frames of this read (a pong, the close echo, a failing
+      // close), so a message followed by a Close in one read is answered first
+      let event
+      while ((event = this.core.takeEvent()) !== undefined) this.dispatch([event])
     } finally {
       this.dispatching = false
     }
     this.flush()
+    this.checkOutputPressure()
   }
 
   private dispatch (events: ProtocolEvent[]): void {
     for (let i = 0; i < events.length; i++) {
       const event = events[i]
+      // permessage-deflate: nothing overtakes a message being inflated (issue 4)
+      if (this.inflating) {
+        this.holdEvent(event)
+        continue
+      }
       switch (event.type) {
         case 'message':
-          this.onMessage(event.data, event.binary)
+          if (event.compressed && this.deflate !== null) this.inflateMessage(event.data, event.binary)
+          else this.onMessage(event.data, event.binary)
           break
         case 'ping':
           this.safeEmit('ping', event.data)
@@ -164,15 +267,26 @@ export class WebSocket extends EventEmitter {
   }
 
   private onMessage (data: Buffer, binary: boolean): void {
+    this.liveness.sawMessage = true
+    let value: unknown = data
+    if (this.inbound !== undefined) {
+      try {
+        value = this.inbound(data, binary)
+      } catch (err) {
+        this.listenerError(err)
+        return
+      }
+      if (value === WebSocket.DROP) return
+    }
     if (this.queue.length === 0 && (this.iterators === 0 && this.listenerCount('message') > 0)) {
-      this.safeEmit('message', data, binary)
+      this.emitMessage(value, binary, data.length)
       return
     }
-    this.enqueue(data, binary)
+    this.enqueue(data, binary, value)
   }
 
-  private enqueue (data: Buffer, binary: boolean): void {
-    this.queue.push({ data, binary })
+  private enqueue (data: Buffer, binary: boolean, value: unknown): void {
+    this.queue.push({ data, binary, value })
     this.queuedBytes += data.length
     if (this.iteratorWake !== null) {
       const wake = this.iteratorWake
@@ -191,7 +305,7 @@ export class WebSocket extends EventEmitter {
     this.queuedBytes -= item.data.length
     if (this.pausedForQueue && this.queue.length < this.maxQueuedMessages / 2 && this.queuedBytes < this.maxQueuedBytes / 2) {
       this.pausedForQueue = false
-      this.socket.resume()
+      this.resumeReading()
     }
     return item
   }
@@ -210,13 +324,82 @@ export class WebSocket extends EventEmitter {
         while (this.iterators === 0 && this.listenerCount('message') > 0) {
           const item = this.dequeue()
           if (item === undefined) break
-          this.safeEmit('message', item.data, item.binary)
+          this.emitMessage(item.value, item.binary, item.data.length)
         }
       } finally {
         this.dispatching = false
       }
       this.flush()
       this.maybeEmitClose()
+    })
+  }
+
+  /**
+   * Call the 'message' listeners. A listener that returns a promise (an async listener) is
+   * tracked: while maxQueuedMessages promises or maxQueuedBytes of their messages are unsettled,
+   * reading from the socket pauses, so a slow async consumer bounds memory like the iterator
+   * does. A rejected promise is a listener error (1011), never an unhandled rejection.
+   */
+  private emitMessage (value: unknown, binary: boolean, bytes: number): void {
+    const listeners = this.rawListeners('message')
+    for (let i = 0; i < listeners.length; i++) {
+      let result: unknown
+      try {
+        result = (listeners[i] as (this: WebSocket, ...args: unknown[]) => unknown).call(this, value, binary)
+      } catch (err) {
+        this.listenerError(err)
+        return
+      }
+      if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
+        this.trackListener(result as Promise<unknown>, bytes)
+      }
+    }
+  }
+
+  /** Resume reading once no reason to pause is left (queue, listeners, inflate, output). */
+  private resumeReading (): void {
+    if (this.pausedForQueue || this.pausedForListeners || this.pausedForInflate || this.pausedForOutput) return
+    this.socket.resume()
+  }
+
+  /**
+   * Replies the core writes by itself (Pongs, Close echoes) do not go through send(), so
+   * maxBufferedAmount cannot refuse them: a peer that sends Pings and never reads would grow
+   * our output without bound. Instead, reading pauses while bufferedAmount is over the limit
+   * and resumes on 'drain' (issue 5).
+   */
+  private checkOutputPressure (): void {
+    if (!this.pausedForOutput && this.bufferedAmount > this.maxBufferedAmount && !this.transportClosed) {
+      this.pausedForOutput = true
+      this.socket.pause()
+    }
+  }
+
+  private relieveOutputPressure (): void {
+    if (this.pausedForOutput && this.bufferedAmount <= this.maxBufferedAmount) {
+      this.pausedForOutput = false
+      this.resumeReading()
+    }
+  }
+
+  private trackListener (promise: Promise<unknown>, bytes: number): void {
+    this.pendingListeners++
+    this.pendingListenerBytes += bytes
+    if (!this.pausedForListeners && (this.pendingListeners >= this.maxQueuedMessages || this.pendingListenerBytes >= this.maxQueuedBytes)) {
+      this.pausedForListeners = true
+      this.socket.pause()
+    }
+    const settled = (): void => {
+      this.pendingListeners--
+      this.pendingListenerBytes -= bytes
+      if (this.pausedForListeners && this.pendingListeners < this.maxQueuedMessages / 2 && this.pendingListenerBytes < this.maxQueuedBytes / 2) {
+        this.pausedForListeners = false
+        this.resumeReading()
+      }
+    }
+    promise.then(settled, (err: unknown) => {
+      settled()
+      this.listenerError(err)
     })
   }
 
@@ -253,12 +436,115 @@ export class WebSocket extends EventEmitter {
       if (cb !== undefined) queueMicrotask(() => cb(new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket is not open')))
       return false
     }
-    if (kind === 'text') this.core.sendText(data as string)
-    else if (kind === 'binary') this.core.sendBinary(toBuffer(data as ArrayBuffer))
-    else this.core.sendText(JSON.stringify(data))
+    const payload: string | Buffer = kind === 'text' ? data as string : kind === 'binary' ? toBuffer(data as ArrayBuffer) : this.serialize(data)
+    if (!this.admit(payload, cb)) return false
+    if (this.deflate !== null && this.queueCompressed(payload, cb)) return this.sendResult()
+    if (typeof payload === 'string') this.core.sendText(payload)
+    else this.core.sendBinary(payload)
+    this.liveness.sawMessage = true
     if (cb !== undefined) (this.callbacks ??= []).push(cb)
     if (!this.dispatching) this.flush()
-    return !(this.socket.writableNeedDrain ?? false)
+    return this.sendResult()
+  }
+
+  /** send()'s answer: false while backed up, and then a 'drain' is owed (issue 5). */
+  private sendResult (): boolean {
+    if (!this.backedUp) return true
+    this.owedDrain = true
+    return false
+  }
+
+  /**
+   * Emit the owed 'drain' once bufferedAmount is under the high-water mark, whether it was the
+   * socket that drained or the compression outbox (which the socket's 'drain' does not see).
+   */
+  private checkDrain (): void {
+    if (!this.owedDrain || this.drainCheckScheduled) return
+    this.drainCheckScheduled = true
+    queueMicrotask(() => {
+      this.drainCheckScheduled = false
+      if (!this.owedDrain || (this.backedUp && !this.transportClosed)) return
+      this.owedDrain = false
+      this.releaseDrainWaiters()
+      if (!this.transportClosed) this.safeEmit('drain')
+    })
+  }
+
+  /**
+   * maxBufferedAmount: a message that would take bufferedAmount past the limit meets the policy
+   * ('close': close 1008 so a slow reader cannot grow server memory; 'drop': the message is not
+   * queued, the callback gets FST_ERR_WS_BUFFER_FULL and 'dropped' is emitted). A message sent
+   * while nothing is buffered always goes, so one message larger than the limit is not refused.
+   */
+  private admit (payload: string | Buffer, cb: SendCallback | undefined): boolean {
+    const buffered = this.bufferedAmount
+    if (buffered === 0) return true
+    let size = payload.length
+    if (typeof payload === 'string' && buffered + size * 3 > this.maxBufferedAmount) size = Buffer.byteLength(payload)
+    if (buffered + size <= this.maxBufferedAmount) return true
+    const error = new WebSocketUsageError('FST_ERR_WS_BUFFER_FULL', `bufferedAmount would exceed maxBufferedAmount (${this.maxBufferedAmount} bytes)`)
+    if (this.bufferedAmountPolicy === 'drop') {
+      this.droppedMessages++
+      this.safeEmit('dropped', size, error)
+    } else {
+      // RFC 6455 §7.4.1: 1008 "a message that violates its policy": the peer does not read
+      this.close(CloseCode.PolicyViolation, 'send buffer full')
+    }
+    if (cb !== undefined) queueMicrotask(() => cb(error))
+    return false
+  }
+
+  /** True while bufferedAmount is at or over the socket's high-water mark: 'drain' will follow. */
+  private get backedUp (): boolean {
+    return (this.socket.writableNeedDrain ?? false) || this.bufferedAmount >= (this.socket.writableHighWaterMark ?? 16384)
+  }
+
+  /**
+   * Resolves once the socket is no longer backed up ('drain'), or at once when it is not, or
+   * when the connection closed (check readyState after awaiting). Use with send()'s result:
+   * `if (!socket.send(chunk)) await socket.drained()`.
+   */
+  drained (): Promise<void> {
+    if (this.transportClosed || !this.backedUp) return Promise.resolve()
+    this.owedDrain = true
+    return new Promise((resolve) => { (this.drainWaiters ??= []).push(resolve) })
+  }
+
+  private releaseDrainWaiters (): void {
+    const waiters = this.drainWaiters
+    if (waiters === null) return
+    this.drainWaiters = null
+    for (const resolve of waiters) resolve()
+  }
+
+  // ---- liveness (the shared clock in ./heartbeat.ts calls these) ----
+
+  /** True while an inbound data message has started and not finished. */
+  get inMessage (): boolean {
+    return this.core.inMessage
+  }
+
+  heartbeatPing (): void {
+    if (this.readyState !== ReadyState.Open || this.core.closing) return
+    this.core.ping()
+    if (!this.dispatching) this.flush()
+  }
+
+  expire (reason: ExpiryReason): void {
+    this.expiredBy = reason
+    if (reason === 'heartbeat' || this.readyState !== ReadyState.Open || this.core.closing) {
+      // the peer did not answer a Ping for a whole interval: it is gone, no handshake
+      this.terminate()
+    } else if (reason === 'incomplete-message') {
+      // a slow peer holding a partial message: fail it with 1008 and close TCP at once
+      this.failure = new ProtocolError('WS_ERR_MESSAGE_TIMEOUT', CloseCode.PolicyViolation, 'an incomplete message passed incompleteMessageTimeout')
+      this.closeCode = CloseCode.PolicyViolation
+      this.close(CloseCode.PolicyViolation, 'message timeout')
+      this.endOutput()
+    } else {
+      // RFC 6455 §7.4.1: 1001 "going away"
+      this.close(CloseCode.GoingAway, reason === 'idle' ? 'idle timeout' : 'max lifetime')
+    }
   }
 
   /** Send a Ping (payload at most 125 bytes). */
@@ -281,6 +567,13 @@ export class WebSocket extends EventEmitter {
    * `closeTimeout` ms the socket is destroyed.
    */
   close (code?: number, reason?: string | Buffer): void {
+    if (this.outbox.length > 0 && !this.core.closing && !this.transportClosed) {
+      // permessage-deflate: messages sent before close() are still being compressed
+      checkCloseArguments(code, reason)
+      this.pendingClose ??= { code, reason }
+      if (this.closeTimer === null) this.startCloseTimer()
+      return
+    }
     this.core.close(code, reason)
     if (this.transportClosed) return
     if (this.closeTimer === null) this.startCloseTimer()
@@ -310,6 +603,8 @@ export class WebSocket extends EventEmitter {
       this.socket.write(chunks[last], done)
       this.socket.uncork()
     }
+    if (this.owedDrain) this.checkDrain()
+    if (this.pausedForOutput) this.relieveOutputPressure()
   }
 
   /** After the closing handshake (or a failure) the server closes TCP first (§7.1.1). */
@@ -339,7 +634,9 @@ export class WebSocket extends EventEmitter {
   }
 
   private readonly onDrain = (): void => {
-    this.safeEmit('drain')
+    this.relieveOutputPressure()
+    if (this.owedDrain) this.checkDrain()
+    else this.safeEmit('drain')
   }
 
   private readonly onEnd = (): void => {
@@ -354,6 +651,8 @@ export class WebSocket extends EventEmitter {
 
   private readonly onTransportClose = (): void => {
     this.transportClosed = true
+    this.liveness.stop()
+    this.releaseDrainWaiters()
     if (this.closeTimer !== null) {
       clearTimeout(this.closeTimer)
       this.closeTimer = null
@@ -362,6 +661,7 @@ export class WebSocket extends EventEmitter {
     this.core.takeEvents()
     this.core.takeOutput()
     this.socket.removeListener('data', this.onData)
+    this.releaseDeflate()
     if (this.iteratorWake !== null) {
       const wake = this.iteratorWake
       this.iteratorWake = null
@@ -373,12 +673,137 @@ export class WebSocket extends EventEmitter {
   /** 'close' waits for the transport and for queued messages a listener is about to take. */
   private maybeEmitClose (): void {
     if (this.emittedClose || !this.transportClosed) return
+    if (this.inflating) return // an inflated message still comes (permessage-deflate)
     if (this.queue.length > 0 && (this.iterators > 0 || this.listenerCount('message') > 0)) return
     this.emittedClose = true
     this.queue = []
     this.queuedBytes = 0
     const wasClean = this.cleanClose && this.failure === null
     this.safeEmit('close', this.closeCode, Buffer.from(this.closeReason), wasClean)
+  }
+
+  // ---- permessage-deflate (issue 4) ----
+
+  private holdEvent (event: ProtocolEvent): void {
+    this.held.push(event)
+    if (event.type === 'message') this.heldBytes += event.data.length
+    if (!this.pausedForInflate && (this.held.length >= this.maxQueuedMessages || this.heldBytes >= this.maxQueuedBytes)) {
+      this.pausedForInflate = true
+      this.socket.pause()
+    }
+  }
+
+  /**
+   * Inflate one message; events behind it wait, so messages keep their order and a Ping, Pong,
+   * Close or end is neither overtaken by nor lost behind it. The inflated size is bounded by
+   * maxPayload (1009); text is checked as UTF-8 after inflation (RFC 6455 §8.1, 1007).
+   */
+  private inflateMessage (data: Buffer, binary: boolean): void {
+    this.inflating = true
+    ;(this.deflate as PerMessageDeflate).decompress(data, (error, out) => {
+      this.inflating = false
+      this.dispatching = true
+      try {
+        if (error !== null) {
+          this.inflateFailed(error)
+        } else if (!binary && !isUtf8(out)) {
+          this.inflateFailed(new ProtocolError(DeflateErrorCode.InvalidUtf8, DeflateCloseCode[DeflateErrorCode.InvalidUtf8], 'text message is not valid UTF-8'))
+        } else {
+          this.onMessage(out, binary)
+        }
+        while (!this.inflating && this.held.length > 0) {
+          const held = this.held
+          this.held = []
+          this.heldBytes = 0
+          this.dispatch(held)
+        }
+      } finally {
+        this.dispatching = false
+      }
+      if (this.pausedForInflate && this.held.length < this.maxQueuedMessages / 2 && this.heldBytes < this.maxQueuedBytes / 2) {
+        this.pausedForInflate = false
+        this.resumeReading()
+      }
+      this.flush()
+      if (this.transportClosed) {
+        this.releaseDeflate()
+        this.maybeEmitClose()
+      }
+    })
+  }
+
+  private inflateFailed (error: Error): void {
+    this.held = []
+    this.heldBytes = 0
+    if (this.transportClosed && !(error instanceof ProtocolError)) return // released on close
+    const failure = error instanceof ProtocolError
+      ? error
+      : new ProtocolError(DeflateErrorCode.InvalidCompressedData, DeflateCloseCode[DeflateErrorCode.InvalidCompressedData], 'invalid compressed data')
+    // _Fail the WebSocket Connection_ through the core: one Close frame with the code, one 'fail'
+    this.core.onFail(failure)
+    this.dispatch(this.core.takeEvents())
+  }
+
+  /** zlib state goes as soon as the transport is closed and no inflate is in flight. */
+  private releaseDeflate (): void {
+    if (this.deflate !== null && !this.inflating) this.deflate.close()
+  }
+
+  /**
+   * Route a message through the outbox when it is compressed (at or over the threshold) or when
+   * an earlier message is still being compressed. Returns false when it can go straight out.
+   */
+  private queueCompressed (payload: string | Buffer, cb: SendCallback | undefined): boolean {
+    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+    const compress = size >= this.deflateThreshold
+    if (!compress && this.outbox.length === 0) return false
+    const data = typeof payload === 'string' ? Buffer.from(payload) : payload
+    this.outbox.push({ opcode: typeof payload === 'string' ? Opcode.Text : Opcode.Binary, data, compress, cb })
+    this.outboxBytes += data.length
+    this.liveness.sawMessage = true
+    if (!this.compressing) this.pumpOutbox()
+    return true
+  }
+
+  private pumpOutbox (): void {
+    const deflate = this.deflate as PerMessageDeflate
+    while (this.outbox.length > 0) {
+      const item = this.outbox[0]
+      if (item.compress) {
+        this.compressing = true
+        deflate.compress(item.data, (error, out) => {
+          this.compressing = false
+          this.outbox.shift()
+          this.outboxBytes -= item.data.length
+          // RFC 7692 §6.1: RSV1 on the first (here: only) frame of a compressed message
+          this.sendOutgoing(item, error === null ? out : null)
+          this.pumpOutbox()
+          if (!this.dispatching) this.flush()
+        })
+        return
+      }
+      this.outbox.shift()
+      this.outboxBytes -= item.data.length
+      this.sendOutgoing(item, item.data)
+    }
+    if (this.pendingClose !== null) {
+      const { code, reason } = this.pendingClose
+      this.pendingClose = null
+      this.core.close(code, reason)
+    }
+    if (!this.dispatching) this.flush()
+  }
+
+  private sendOutgoing (item: Outgoing, data: Buffer | null): void {
+    try {
+      if (data === null) throw new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket closed before the message was compressed')
+      this.core.sendRaw(item.opcode, data, { compressed: item.compress })
+    } catch (err) {
+      const cb = item.cb
+      if (cb !== undefined) queueMicrotask(() => cb(err as Error))
+      return
+    }
+    if (item.cb !== undefined) (this.callbacks ??= []).push(item.cb)
   }
 
   /**
@@ -391,7 +816,8 @@ export class WebSocket extends EventEmitter {
       while (true) {
         const item = this.dequeue()
         if (item !== undefined) {
-          yield item.binary ? item.data : item.data.toString('utf8')
+          if (this.inbound !== undefined) yield item.value as MessageData
+          else yield item.binary ? item.data : item.data.toString('utf8')
           continue
         }
         if (this.transportClosed) return

@@ -1,78 +1,99 @@
 /**
- * The Fastify layer: options, the `ws` decorator, the `websocket: true` route option, the
- * upgrade listener and graceful shutdown.
+ * The Fastify layer: options, decorators (`ws`, `injectWS`, the connection registry,
+ * `addWebSocketHook`), the `websocket: true` / `wsHandler` route options, the upgrade listener
+ * and graceful shutdown. REST routes pay nothing: no per-request hook is added.
+ *
+ * Route declaration order does not matter. Routes are turned into WebSocket routes by an
+ * 'onRoute' hook, which this module adds to every Fastify instance when it is created (through
+ * Fastify's documented `fastify.initialization` diagnostics channel) and, for an instance created
+ * before this module was loaded, when the plugin is registered. The route handler finds the
+ * plugin's state when a request arrives, so the plugin may be registered after the routes, or in
+ * a parent context.
  */
+import diagnostics from 'node:diagnostics_channel'
 import type { FastifyInstance, FastifyPluginCallback, RouteHandlerMethod, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { CloseCode } from '../protocol/constants.js'
-import type { WebSocket } from '../connection/connection.js'
-import { resolveOptions, type WebSocketPluginOptions, type WebSocketRouteOptions } from './options.js'
-import { createRouteHandler, type PluginState, type WebSocketHandler } from './route.js'
+import { injectWS } from './inject.js'
+import type { MessageHandler } from './messages.js'
+import { resolveOptions, splitRouteOptions, type WebSocketPluginOptions } from './options.js'
+import { addWebSocketHook } from './registry.js'
+import { createRouteHandler, getState, type PluginState, type WebSocketHandler } from './route.js'
+import { kRouteDone, kState } from './symbols.js'
 import { createUpgradeListener } from './upgrade.js'
+import './types.js'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Declare a WebSocket route: GET `path` upgraded to a WebSocket handled by `handler`. */
-    ws: WebSocketRouteShorthand
-    /** Open WebSocket connections of this plugin registration. */
-    websocketConnections: ReadonlySet<WebSocket>
-  }
-  interface RouteShorthandOptions {
-    /** this GET route is a WebSocket route: `handler` receives (socket, request) */
-    websocket?: boolean
-    /** WebSocket handler of a route whose `handler` serves plain HTTP */
-    wsHandler?: WebSocketHandler
-    /** per-route WebSocket options */
-    ws?: WebSocketRouteOptions
-  }
+type WebSocketRouteDeclaration = RouteOptions & {
+  [kRouteDone]?: boolean
+  websocket?: boolean
+  wsHandler?: WebSocketHandler
+  messageHandlers?: Record<string, MessageHandler>
 }
 
-export interface WebSocketRouteShorthand {
-  (path: string, handler: WebSocketHandler): FastifyInstance
-  (path: string, options: WebSocketRouteOptions & Omit<RouteOptions, 'method' | 'url' | 'handler' | 'wsHandler' | 'websocket'>, handler: WebSocketHandler): FastifyInstance
+function noHandler (): void {}
+
+/** Turn a route declared with `websocket: true` or `wsHandler` into a WebSocket route. */
+function onRoute (this: FastifyInstance, route: WebSocketRouteDeclaration): void {
+  if (route[kRouteDone] === true) return
+  const websocket = route.websocket === true
+  if (!websocket && typeof route.wsHandler !== 'function') return
+  route[kRouteDone] = true
+  const { ws: wsOptions } = splitRouteOptions(route as unknown as Record<string, unknown>)
+  // validate eagerly so a bad option fails at declaration, not at the first upgrade (a route
+  // declared before the plugin, maybe for another WebSocket plugin, is checked at its first upgrade)
+  const state = getState(this)
+  if (state !== undefined) resolveOptions(wsOptions, state.options)
+  const schema = route.schema as { message?: unknown, outbound?: unknown } | undefined
+  const messageHandlers = route.messageHandlers
+  if (messageHandlers !== undefined && (messageHandlers === null || typeof messageHandlers !== 'object')) {
+    throw new TypeError('fastify-rfc6455: messageHandlers must be an object of functions keyed by message type')
+  }
+  route.handler = createRouteHandler({
+    wsOptions,
+    schemas: { message: schema?.message, outbound: schema?.outbound },
+    messageHandlers,
+    wsHandler: websocket ? route.handler as unknown as WebSocketHandler : route.wsHandler!,
+    httpHandler: websocket ? undefined : route.handler as RouteHandlerMethod
+  })
 }
 
-const kHandled = Symbol('fastify-rfc6455.route')
+diagnostics.subscribe('fastify.initialization', (message) => {
+  const app = (message as { fastify?: FastifyInstance } | undefined)?.fastify
+  if (app !== undefined && typeof app.addHook === 'function') app.addHook('onRoute', onRoute)
+})
+
+/** `app.ws(path, [options], handler)`: a GET route with `websocket: true`, in this context. */
+function ws (this: FastifyInstance, path: string, optionsOrHandler: unknown, maybeHandler?: WebSocketHandler): FastifyInstance {
+  const [options, handler] = typeof optionsOrHandler === 'function'
+    ? [{} as Record<string, unknown>, optionsOrHandler as WebSocketHandler]
+    : [(optionsOrHandler ?? {}) as Record<string, unknown>, maybeHandler]
+  if (typeof handler !== 'function' && options.messageHandlers === undefined) {
+    throw new TypeError('fastify-rfc6455: app.ws(path, [options], handler) needs a handler function (or options.messageHandlers)')
+  }
+  const { ws: wsOptions, route } = splitRouteOptions(options)
+  const declaration = { ...route, method: 'GET', url: path, websocket: true, ws: wsOptions, handler: handler ?? noHandler } as unknown as WebSocketRouteDeclaration
+  // turned into a WebSocket route here: this context may predate the plugin's 'onRoute' hook
+  onRoute.call(this, declaration)
+  this.route(declaration)
+  return this
+}
 
 const plugin: FastifyPluginCallback<WebSocketPluginOptions> = (fastify, pluginOptions, done) => {
   const state: PluginState = {
     options: resolveOptions(pluginOptions, undefined),
     connections: new Set(),
+    byRoute: new Map(),
     closing: false
   }
 
+  fastify.decorate(kState, state)
   fastify.decorate('websocketConnections', state.connections)
-
-  fastify.decorate('ws', function ws (this: FastifyInstance, path: string, optionsOrHandler: unknown, maybeHandler?: WebSocketHandler) {
-    const [options, handler] = typeof optionsOrHandler === 'function'
-      ? [{}, optionsOrHandler as WebSocketHandler]
-      : [(optionsOrHandler ?? {}) as Record<string, unknown>, maybeHandler]
-    if (typeof handler !== 'function') throw new TypeError('fastify-rfc6455: app.ws(path, [options], handler) needs a handler function')
-    const { maxPayload, maxFragments, closeTimeout, protocols, ...routeRest } = options as WebSocketRouteOptions & Record<string, unknown>
-    const wsOptions: WebSocketRouteOptions = { maxPayload, maxFragments, closeTimeout, protocols }
-    // validate eagerly so a bad option fails at declaration, not at the first upgrade
-    resolveOptions(wsOptions, state.options)
-    this.route({
-      ...routeRest,
-      method: 'GET',
-      url: path,
-      handler: createRouteHandler(state, wsOptions, handler, undefined),
-      [kHandled]: true
-    } as RouteOptions)
-    return this
-  })
-
-  fastify.addHook('onRoute', (route: RouteOptions & { [kHandled]?: boolean }) => {
-    if (route[kHandled] === true) return
-    const wsRouteOptions = route.ws ?? {}
-    if (route.websocket === true) {
-      resolveOptions(wsRouteOptions, state.options)
-      route.handler = createRouteHandler(state, wsRouteOptions, route.handler as unknown as WebSocketHandler, undefined)
-    } else if (typeof route.wsHandler === 'function') {
-      resolveOptions(wsRouteOptions, state.options)
-      route.handler = createRouteHandler(state, wsRouteOptions, route.wsHandler, route.handler as RouteHandlerMethod)
-    }
-  })
+  fastify.decorate('websocketConnectionsByRoute', state.byRoute)
+  fastify.decorate('addWebSocketHook', addWebSocketHook)
+  fastify.decorate('ws', ws)
+  fastify.decorate('injectWS', injectWS)
+  // for an instance created before this module was loaded (idempotent otherwise)
+  fastify.addHook('onRoute', onRoute)
 
   const onUpgrade = createUpgradeListener(fastify)
   fastify.server.on('upgrade', onUpgrade)

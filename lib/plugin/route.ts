@@ -1,23 +1,53 @@
 /**
- * WebSocket routes: `app.ws(path, [options], handler)` and the `websocket: true` route option.
- * The route handler runs after Fastify's hooks; it validates the handshake and answers 101, or
- * answers with the HTTP status the RFC asks for.
+ * WebSocket routes: the route handler that `app.ws()`, `websocket: true` and `wsHandler` routes
+ * get. It runs after Fastify's hooks (onRequest, preValidation, preHandler...), validates the
+ * handshake and answers 101, or answers with the HTTP status the RFC asks for.
+ *
+ * The plugin state is looked up when a request arrives (`this[kState]`, the route's context), so
+ * a route may be declared before the plugin is registered. A route whose context has no plugin
+ * passes its arguments through untouched, as if this plugin were not there.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import { WebSocket } from '../connection/connection.js'
+import { HandshakeError, WebSocketUsageError } from '../protocol/errors.js'
+import { buildAcceptResponse, HandshakeErrorCode, selectProtocol, validateHandshake, type ValidHandshake } from '../protocol/handshake.js'
+import { negotiatePerMessageDeflate } from '../protocol/permessage-deflate.js'
 import { CloseCode } from '../protocol/constants.js'
-import { HandshakeError } from '../protocol/errors.js'
-import { buildAcceptResponse, HandshakeErrorCode, selectProtocol, validateHandshake } from '../protocol/handshake.js'
+import { compileMessageValidator, compileOutboundSerializer, createInbound, type MessageHandler, type MessageSchemas, type MessageValidator } from './messages.js'
 import { type ResolvedOptions, resolveOptions, type WebSocketRouteOptions } from './options.js'
+import { addConnection, collectHooks, type Connections, deleteConnection } from './registry.js'
+import { kState } from './symbols.js'
 import { getUpgrade, hijackSocket } from './upgrade.js'
 
 export type WebSocketHandler = (this: FastifyInstance, socket: WebSocket, request: FastifyRequest) => void | Promise<unknown>
 
 /** State shared by every route of one plugin registration. */
-export interface PluginState {
+export interface PluginState extends Connections {
   options: ResolvedOptions
-  connections: Set<WebSocket>
   closing: boolean
+}
+
+/** What a route declaration contributes, read once when the route is declared. */
+export interface RouteDefinition {
+  wsOptions: WebSocketRouteOptions
+  schemas: MessageSchemas
+  messageHandlers: Record<string, MessageHandler> | undefined
+  wsHandler: WebSocketHandler
+  /** the plain-HTTP handler of a `wsHandler` route */
+  httpHandler: RouteHandlerMethod | undefined
+}
+
+/** Per route and plugin registration: options resolved and schemas compiled once. */
+interface RouteRuntime {
+  state: PluginState
+  options: ResolvedOptions
+  validate: MessageValidator | undefined
+  serialize: ((value: unknown) => string) | undefined
+  json: boolean
+}
+
+export function getState (instance: unknown): PluginState | undefined {
+  return (instance as { [kState]?: PluginState } | undefined)?.[kState] ?? undefined
 }
 
 function sendHttpError (reply: FastifyReply, error: HandshakeError): FastifyReply {
@@ -26,14 +56,44 @@ function sendHttpError (reply: FastifyReply, error: HandshakeError): FastifyRepl
   return reply.send({ statusCode: error.statusCode, code: error.code, error: 'WebSocket handshake failed', message: error.message })
 }
 
-export function createRouteHandler (
-  state: PluginState,
-  routeOptions: WebSocketRouteOptions,
-  wsHandler: WebSocketHandler,
-  httpHandler: RouteHandlerMethod | undefined
-): RouteHandlerMethod {
-  let resolved: ResolvedOptions | undefined
+/** §4.2.2 /subprotocol/: the route's choice among the client's offers, if any. */
+function negotiateProtocol (options: ResolvedOptions, handshake: ValidHandshake, request: FastifyRequest): string | undefined {
+  if (typeof options.protocols === 'function') {
+    const protocol = options.protocols(handshake.protocols, request)
+    // RFC 6455 §4.2.2: "the value MUST be one of the values from the client's handshake"
+    return protocol !== undefined && handshake.protocols.includes(protocol) ? protocol : undefined
+  }
+  return selectProtocol(handshake.protocols, options.protocols)
+}
+
+export function createRouteHandler (definition: RouteDefinition): RouteHandlerMethod {
+  const { wsOptions, schemas, messageHandlers, wsHandler, httpHandler } = definition
+  const json = schemas.message !== undefined || messageHandlers !== undefined
+  let runtime: RouteRuntime | undefined
+
+  function prepare (state: PluginState, request: FastifyRequest, reply: FastifyReply): RouteRuntime {
+    if (runtime !== undefined && runtime.state === state) return runtime
+    // compiled once per route (and plugin registration), with the route's compilers
+    return (runtime = {
+      state,
+      options: resolveOptions(wsOptions, state.options),
+      validate: schemas.message === undefined ? undefined : compileMessageValidator(request, schemas.message),
+      serialize: schemas.outbound === undefined ? undefined : compileOutboundSerializer(reply, schemas.outbound),
+      json
+    })
+  }
+
   return function webSocketRouteHandler (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
+    const state = getState(this)
+    if (state === undefined) {
+      // an upgrade routed here by this plugin (registered in another context): say so
+      if ((request as Partial<FastifyRequest> | undefined)?.raw !== undefined && getUpgrade(request.raw) !== undefined) {
+        throw new WebSocketUsageError('FST_ERR_WS_NOT_REGISTERED', `fastify-rfc6455 is not registered in the context of the WebSocket route ${request.url}`)
+      }
+      // no plugin in this route's context: behave as if the route were a plain one
+      // eslint-disable-next-line prefer-rest-params
+      return ((httpHandler ?? wsHandler) as (...args: unknown[]) => unknown).apply(this, arguments as unknown as unknown[])
+    }
     const upgrade = getUpgrade(request.raw)
     if (upgrade === undefined) {
       if (httpHandler !== undefined) return httpHandler.call(this, request, reply)
@@ -41,7 +101,9 @@ export function createRouteHandler (
       return sendHttpError(reply, new HandshakeError(HandshakeErrorCode.NotUpgrade, 426,
         'this resource requires a WebSocket upgrade', { upgrade: 'websocket', connection: 'Upgrade' }))
     }
-    let handshake
+
+    // ---- the opening handshake: validation ----
+    let handshake: ValidHandshake
     try {
       handshake = validateHandshake(request.raw)
     } catch (err) {
@@ -51,43 +113,92 @@ export function createRouteHandler (
     if (state.closing) {
       return sendHttpError(reply, new HandshakeError('WS_ERR_SERVER_CLOSING', 503, 'the server is shutting down'))
     }
-    const options = resolved ??= resolveOptions(routeOptions, state.options)
-    let protocol: string | undefined
-    if (typeof options.protocols === 'function') {
-      protocol = options.protocols(handshake.protocols, request)
-      // §4.2.2: the chosen subprotocol MUST be one the client offered
-      if (protocol !== undefined && !handshake.protocols.includes(protocol)) protocol = undefined
-    } else {
-      protocol = selectProtocol(handshake.protocols, options.protocols)
+    const { options, validate, serialize } = prepare(state, request, reply)
+    // ---- issue 5: origin allow-list and connection limits, before the 101 ----
+    const origin = request.headers.origin
+    if (options.allowedOrigins !== undefined && !options.allowedOrigins(typeof origin === 'string' ? origin : undefined, request)) {
+      // cross-site WebSocket hijacking. RFC 6455 §4.2.2: "If the server does not wish to accept
+      // this connection, it MUST return an appropriate HTTP error code (e.g., 403 Forbidden)"
+      return sendHttpError(reply, new HandshakeError('WS_ERR_ORIGIN_FORBIDDEN', 403, 'this origin may not open a WebSocket here'))
     }
+    if (state.connections.size >= state.options.maxConnections ||
+        (state.byRoute.get(request.routeOptions.url ?? request.url)?.size ?? 0) >= options.maxConnections) {
+      return sendHttpError(reply, new HandshakeError('WS_ERR_TOO_MANY_CONNECTIONS', 503, 'too many WebSocket connections', { 'retry-after': '1' }))
+    }
+    // ---- end issue 5 ----
+
+    // ---- the opening handshake: negotiation and the 101 response headers ----
+    const protocol = negotiateProtocol(options, handshake, request)
+    // issue 4: permessage-deflate (RFC 7692 §5: the first acceptable offer wins, or none)
+    const pmd = options.perMessageDeflate
+    const deflate = pmd === null ? null : negotiatePerMessageDeflate(handshake.extensions, pmd)
+    const responseHeaders: Record<string, string> = {}
 
     reply.hijack()
     const socket = upgrade.socket
     hijackSocket(upgrade)
     if (socket.destroyed) return
-    socket.write(buildAcceptResponse(handshake.key, { protocol }))
+    socket.write(buildAcceptResponse(handshake.key, { protocol, extensions: deflate?.response, headers: responseHeaders }))
+
+    // ---- the connection ----
     const log = request.log
-    const ws = new WebSocket(socket, {
+    const route = request.routeOptions.url ?? request.url
+    let ws: WebSocket | undefined
+    const onHandlerError = (err: unknown): void => {
+      log.error({ err }, 'websocket handler threw')
+      if (ws === undefined) return
+      if (options.errorHandler !== undefined) {
+        try {
+          options.errorHandler.call(this, err, ws, request)
+        } catch (handlerErr) {
+          log.error({ err: handlerErr }, 'websocket errorHandler threw')
+        }
+      }
+      // an unexpected exception closes with 1011 and no internal detail
+      if (ws.readyState === WebSocket.OPEN) ws.close(CloseCode.InternalError)
+    }
+    ws = new WebSocket(socket, {
       maxPayload: options.maxPayload,
       maxFragments: options.maxFragments,
       closeTimeout: options.closeTimeout,
+      // issue 5: flow control and liveness
+      heartbeatInterval: options.heartbeatInterval,
+      idleTimeout: options.idleTimeout,
+      maxLifetime: options.maxLifetime,
+      incompleteMessageTimeout: options.incompleteMessageTimeout,
+      maxBufferedAmount: options.maxBufferedAmount,
+      bufferedAmountPolicy: options.bufferedAmountPolicy,
+      maxQueuedMessages: options.maxQueuedMessages,
+      maxQueuedBytes: options.maxQueuedBytes,
       protocol,
-      onListenerError: (err) => log.error({ err }, 'websocket listener threw')
+      // issue 4: permessage-deflate
+      extensions: deflate?.response,
+      perMessageDeflate: deflate === null || pmd === null ? null : { params: deflate.params, threshold: pmd.threshold, level: pmd.level, memLevel: pmd.memLevel },
+      onListenerError: onHandlerError,
+      serialize,
+      inbound: json
+        ? createInbound(() => ws!, { validate, policy: options.invalidMessage, handlers: messageHandlers, request, onHandlerError })
+        : undefined
     })
+    const socketRef = ws
     const opened = Date.now()
-    state.connections.add(ws)
-    ws.once('close', (code: number, _reason: Buffer, wasClean: boolean) => {
-      state.connections.delete(ws)
-      log.debug({ code, wasClean, durationMs: Date.now() - opened, error: ws.failure?.code }, 'websocket closed')
+    const hooks = collectHooks(this)
+    addConnection(state, route, ws)
+    ws.once('close', (code: number, reason: Buffer, wasClean: boolean) => {
+      deleteConnection(state, route, socketRef)
+      const durationMs = Date.now() - opened
+      log.info({ code, wasClean, durationMs, error: socketRef.failure?.code }, 'websocket closed')
+      if (hooks === undefined) return
+      const info = { code, reason: reason.toString(), wasClean, durationMs }
+      for (const hook of hooks.onClose) {
+        try { hook.call(this, socketRef, request, info) } catch (err) { log.error({ err }, 'websocket onClose hook threw') }
+      }
     })
-    log.debug({ protocol }, 'websocket open')
-    const onHandlerError = (err: unknown): void => {
-      log.error({ err }, 'websocket handler threw')
-      if (ws.readyState === WebSocket.OPEN) ws.close(CloseCode.InternalError)
-    }
+    log.debug({ route, protocol }, 'websocket open')
     try {
+      if (hooks !== undefined) for (const hook of hooks.onOpen) hook.call(this, ws, request)
       const result = wsHandler.call(this, ws, request)
-      if (result !== undefined && typeof (result as Promise<unknown>).then === 'function') {
+      if (result !== undefined && result !== null && typeof (result as Promise<unknown>).then === 'function') {
         (result as Promise<unknown>).then(undefined, onHandlerError)
       }
     } catch (err) {

@@ -94,6 +94,14 @@ export class WebSocketProtocol implements ParserSink {
   private readonly parser: FrameParser
   private readonly writer: FrameWriter
   private events: ProtocolEvent[] = []
+  /** aligned with `events`: the event's reply waits until the event is taken */
+  private deferred: boolean[] = []
+  /** events[head..] are not taken yet */
+  private head = 0
+  private untakenMessages = 0
+  private untakenDeferred = 0
+  /** the parser saw the peer's Close frame or a violation: no `end` event follows */
+  private inputDone = false
   private closeSent = false
   private closeReceived = false
   private inputEnded = false
@@ -127,6 +135,11 @@ export class WebSocketProtocol implements ParserSink {
     return this.writer.pendingBytes
   }
 
+  /** True while an inbound data message has started and not finished (for its deadline). */
+  get inMessage (): boolean {
+    return this.parser.inMessage
+  }
+
   /** Bytes held for an incomplete inbound message. */
   get bufferedInput (): number {
     return this.parser.bufferedBytes
@@ -143,14 +156,84 @@ export class WebSocketProtocol implements ParserSink {
     if (this.inputEnded) return
     this.inputEnded = true
     this.parser.stop()
-    if (!this.closeReceived) this.events.push({ type: 'end' })
+    if (!this.inputDone) this.queue({ type: 'end' })
   }
 
+  /** Take every pending event (replies that waited for them are queued meanwhile, in order). */
   takeEvents (): ProtocolEvent[] {
-    const events = this.events
-    if (events.length === 0) return events
-    this.events = []
-    return events
+    if (this.head === 0 && this.untakenDeferred === 0) {
+      const events = this.events
+      if (events.length === 0) return []
+      this.events = []
+      this.deferred = []
+      this.untakenMessages = 0
+      return events
+    }
+    const out: ProtocolEvent[] = []
+    let event
+    while ((event = this.takeEvent()) !== undefined) out.push(event)
+    return out
+  }
+
+  /**
+   * Take the next event. An adapter that hands messages to an application takes them one at a
+   * time, so that what the application sends in answer to a message is queued before a reply
+   * the core owes for a later frame of the same read (see queue()).
+   */
+  takeEvent (): ProtocolEvent | undefined {
+    if (this.head === this.events.length) return undefined
+    const i = this.head++
+    const event = this.events[i]
+    if (event.type === 'message') {
+      this.untakenMessages--
+    } else if (this.deferred[i]) {
+      this.untakenDeferred--
+      this.reply(event)
+    }
+    if (this.head === this.events.length) {
+      this.events = []
+      this.deferred = []
+      this.head = 0
+    }
+    return event
+  }
+
+  /**
+   * Queue an event. Its reply (the pong of a Ping, the echo of a Close, the Close of a failure)
+   * is queued at once, unless a message queued before it is not taken yet: then the reply waits
+   * until this event is taken. So a message and a Close arriving in one read are answered in
+   * order (the application's answer to the message, then the close echo), and the connection
+   * still reads as open while the application handles that message.
+   */
+  private queue (event: ProtocolEvent): void {
+    const defer = this.untakenMessages > 0 || this.untakenDeferred > 0
+    this.events.push(event)
+    this.deferred.push(defer)
+    if (event.type === 'message') this.untakenMessages++
+    else if (defer) this.untakenDeferred++
+    else this.reply(event)
+  }
+
+  private reply (event: ProtocolEvent): void {
+    switch (event.type) {
+      case 'ping':
+        // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response,
+        // unless it already received a Close frame." with "identical Application data".
+        if (!this.closeSent) this.writer.frame(Opcode.Pong, event.data, NO_RSV)
+        return
+      case 'close':
+        this.closeReceived = true
+        // §5.5.1: "If an endpoint receives a Close frame and did not previously send a Close
+        // frame, the endpoint MUST send a Close frame in response." (echoing the status code)
+        if (!this.closeSent) {
+          this.queueClose(event.code === CloseCode.NoStatusReceived ? undefined : event.code, '')
+        }
+        return
+      case 'fail':
+        // §7.1.7: _Fail the WebSocket Connection_: send a Close frame with the code, then close TCP
+        if (!this.closeSent && !this.inputEnded) this.queueClose(event.error.closeCode, '')
+        this.closeReceived = true
+    }
   }
 
   takeOutput (): Buffer[] {
@@ -216,19 +299,17 @@ export class WebSocketProtocol implements ParserSink {
   // ParserSink
 
   onMessage (data: Buffer, binary: boolean, compressed: boolean): void {
-    this.events.push({ type: 'message', data, binary, compressed })
+    this.queue({ type: 'message', data, binary, compressed })
   }
 
   onControl (opcode: number, payload: Buffer): void {
     switch (opcode) {
       case Opcode.Ping:
-        // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response,
-        // unless it already received a Close frame." with "identical Application data".
-        if (!this.closeSent) this.writer.frame(Opcode.Pong, payload, NO_RSV)
-        this.events.push({ type: 'ping', data: payload })
+        // answered with a Pong in reply()
+        this.queue({ type: 'ping', data: payload })
         return
       case Opcode.Pong:
-        this.events.push({ type: 'pong', data: payload })
+        this.queue({ type: 'pong', data: payload })
         return
       case Opcode.Close: {
         let close
@@ -238,23 +319,18 @@ export class WebSocketProtocol implements ParserSink {
           this.onFail(err as ProtocolError)
           return
         }
-        this.closeReceived = true
+        this.inputDone = true
         this.parser.stop()
-        // §5.5.1: "If an endpoint receives a Close frame and did not previously send a Close
-        // frame, the endpoint MUST send a Close frame in response." (echoing the status code)
-        if (!this.closeSent) {
-          this.queueClose(close.code === CloseCode.NoStatusReceived ? undefined : close.code, '')
-        }
-        this.events.push({ type: 'close', code: close.code, reason: close.reason })
+        // echoed in reply()
+        this.queue({ type: 'close', code: close.code, reason: close.reason })
       }
     }
   }
 
   onFail (error: ProtocolError): void {
     this.parser.stop()
-    // §7.1.7: _Fail the WebSocket Connection_: send a Close frame with the code, then close TCP
-    if (!this.closeSent && !this.inputEnded) this.queueClose(error.closeCode, '')
-    this.closeReceived = true
-    this.events.push({ type: 'fail', error })
+    this.inputDone = true
+    // the failing Close frame is queued in reply()
+    this.queue({ type: 'fail', error })
   }
 }

@@ -1,0 +1,176 @@
+/**
+ * `app.injectWS(path, options)`: a connected client WebSocket without a network, for tests.
+ *
+ * An in-memory socket pair stands in for TCP. The server end is handed to the app's HTTP server
+ * as a new connection, so the upgrade request goes through Node's HTTP parser, the 'upgrade'
+ * listener, Fastify's router and hooks, and the real handshake; the client end is read by
+ * Node's HTTP client, then spoken to by a client-role WebSocket (masked frames, the same codec).
+ */
+import { randomBytes } from 'node:crypto'
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { Duplex } from 'node:stream'
+import { Server as TlsServer } from 'node:tls'
+import type { FastifyInstance } from 'fastify'
+import { WebSocket } from '../connection/connection.js'
+import { acceptKey } from '../protocol/handshake.js'
+
+export interface InjectWSOptions {
+  /** extra request headers (e.g. authorization, origin) */
+  headers?: Record<string, string>
+  /** query string, as an object or an already encoded string */
+  query?: Record<string, string | readonly string[]> | string
+  /** subprotocols to offer (Sec-WebSocket-Protocol) */
+  protocols?: readonly string[]
+  /** largest message the client accepts; default 1 MiB */
+  maxPayload?: number
+  /** ms the client waits for the server's close before dropping the connection; default 5000 */
+  closeTimeout?: number
+}
+
+/** The upgrade was answered with something other than 101: status, headers and body. */
+export class WebSocketUpgradeError extends Error {
+  readonly code = 'FST_ERR_WS_UPGRADE_REFUSED'
+  readonly statusCode: number
+  readonly headers: IncomingHttpHeaders
+  readonly body: string
+  constructor (statusCode: number, headers: IncomingHttpHeaders, body: string) {
+    super(`the WebSocket upgrade was refused with ${statusCode}`)
+    this.name = 'WebSocketUpgradeError'
+    this.statusCode = statusCode
+    this.headers = headers
+    this.body = body
+  }
+
+  /** the body parsed as JSON */
+  json (): unknown {
+    return JSON.parse(this.body)
+  }
+}
+
+/** One end of an in-memory, backpressured, half-closable byte stream pair. */
+class MemorySocket extends Duplex {
+  peer: MemorySocket | undefined
+  private blocked: (() => void) | null = null
+  // what Node's HTTP server and Fastify read from a net.Socket
+  readonly remoteAddress = '127.0.0.1'
+  readonly remotePort = 0
+  readonly remoteFamily = 'IPv4'
+  readonly localAddress = '127.0.0.1'
+  readonly localPort = 0
+  /** set on the server end for an https app (Fastify's request.protocol reads it) */
+  encrypted: boolean | undefined
+
+  setNoDelay (): this { return this }
+  setKeepAlive (): this { return this }
+  setTimeout (): this { return this }
+  ref (): this { return this }
+  unref (): this { return this }
+
+  override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    const peer = this.peer!
+    if (peer.destroyed || peer.readableEnded) {
+      callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }))
+      return
+    }
+    if (peer.push(chunk)) callback()
+    else peer.blocked = callback
+  }
+
+  override _read (): void {
+    const blocked = this.blocked
+    if (blocked !== null) {
+      this.blocked = null
+      blocked()
+    }
+  }
+
+  override _final (callback: (error?: Error | null) => void): void {
+    const peer = this.peer!
+    if (!peer.destroyed) peer.push(null)
+    callback()
+  }
+
+  override _destroy (error: Error | null, callback: (error?: Error | null) => void): void {
+    const peer = this.peer!
+    if (!peer.destroyed) {
+      // like a TCP reset after the bytes already in flight: the peer reads them, then closes
+      if (!peer.readableEnded) peer.push(null)
+      if (peer.readableEnded) peer.destroy()
+      else peer.once('end', () => peer.destroy())
+    }
+    callback(error)
+  }
+}
+
+export function memorySocketPair (): [MemorySocket, MemorySocket] {
+  const a = new MemorySocket()
+  const b = new MemorySocket()
+  a.peer = b
+  b.peer = a
+  return [a, b]
+}
+
+function withQuery (path: string, query: InjectWSOptions['query']): string {
+  if (query === undefined) return path
+  const encoded = typeof query === 'string'
+    ? query.replace(/^\?/, '')
+    : new URLSearchParams(Object.entries(query).flatMap(([k, v]): Array<[string, string]> => (typeof v === 'string' ? [[k, v]] : v.map((x) => [k, x])))).toString()
+  if (encoded === '') return path
+  return path + (path.includes('?') ? '&' : '?') + encoded
+}
+
+/** The `injectWS(path, options)` decorator. */
+export async function injectWS (this: FastifyInstance, path = '/', options: InjectWSOptions = {}): Promise<WebSocket> {
+  await this.ready()
+  const [client, server] = memorySocketPair()
+  if (this.server instanceof TlsServer) {
+    // an https app: skip TLS (nothing to protect in memory) and hand over a "secure" connection
+    server.encrypted = true
+    this.server.emit('secureConnection', server)
+  } else {
+    this.server.emit('connection', server)
+  }
+  const key = randomBytes(16).toString('base64')
+  const headers: Record<string, string> = {
+    host: 'localhost',
+    connection: 'Upgrade',
+    upgrade: 'websocket',
+    'sec-websocket-version': '13',
+    'sec-websocket-key': key,
+    ...options.headers
+  }
+  if (options.protocols !== undefined && options.protocols.length > 0) headers['sec-websocket-protocol'] = options.protocols.join(', ')
+
+  return await new Promise<WebSocket>((resolve, reject) => {
+    const req = httpRequest({ method: 'GET', path: withQuery(path, options.query), headers, createConnection: () => client as never })
+    req.once('upgrade', (res, socket, head) => {
+      // RFC 6455 §4.1: "If the response lacks a |Sec-WebSocket-Accept| header field or the
+      // |Sec-WebSocket-Accept| contains a value other than [...] the client MUST _Fail the WebSocket Connection_."
+      if (res.statusCode !== 101 || res.headers['sec-websocket-accept'] !== acceptKey(key)) {
+        socket.destroy()
+        reject(new WebSocketUpgradeError(res.statusCode ?? 0, res.headers, ''))
+        return
+      }
+      const protocol = res.headers['sec-websocket-protocol']
+      const ws = new WebSocket(socket, {
+        role: 'client',
+        protocol: typeof protocol === 'string' ? protocol : '',
+        maxPayload: options.maxPayload,
+        closeTimeout: options.closeTimeout
+      })
+      ws.receive(head)
+      resolve(ws)
+    })
+    req.once('response', (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.once('end', () => {
+        client.destroy()
+        reject(new WebSocketUpgradeError(res.statusCode ?? 0, res.headers, Buffer.concat(chunks).toString('utf8')))
+      })
+      res.once('error', reject)
+    })
+    req.once('error', reject)
+    req.end()
+  })
+}

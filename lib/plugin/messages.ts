@@ -1,0 +1,196 @@
+/**
+ * Schema-validated JSON messages: safe JSON decoding, validation with the app's validator
+ * compiler (compiled once per route), the invalid-message policies, the `type`-keyed handler
+ * table, and outbound serialization with the app's serializer compiler.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import secureJsonParse from 'secure-json-parse'
+import { WebSocket } from '../connection/connection.js'
+import { CloseCode } from '../protocol/constants.js'
+import type { InvalidMessagePolicy } from './options.js'
+
+/** Stable codes of refused inbound messages (close code under the 'close' policy in the comment). */
+export const MessageErrorCode = {
+  NotJson: 'WS_ERR_MESSAGE_NOT_JSON', // 1007
+  Binary: 'WS_ERR_MESSAGE_BINARY', // 1003
+  ForbiddenKey: 'WS_ERR_MESSAGE_FORBIDDEN_KEY', // 1008
+  Schema: 'WS_ERR_MESSAGE_SCHEMA' // 1008
+} as const
+export type MessageErrorCode = (typeof MessageErrorCode)[keyof typeof MessageErrorCode]
+
+/** One reason a message did not match, as validators report it. */
+export interface MessageIssue {
+  /** JSON pointer into the message ('' for the whole message) */
+  instancePath: string
+  message: string
+}
+
+/** What the peer receives under the 'reply' policy. */
+export interface InvalidMessageReply {
+  type: 'error'
+  code: MessageErrorCode
+  message: string
+  errors: MessageIssue[]
+}
+
+/** An inbound message refused by `schema.message`; `closeCode` is its consequence under 'close'. */
+export class InvalidMessageError extends Error {
+  readonly code: MessageErrorCode
+  readonly closeCode: number
+  readonly errors: MessageIssue[]
+  /** the message as received */
+  readonly data: Buffer
+  readonly binary: boolean
+  constructor (code: MessageErrorCode, closeCode: number, message: string, errors: MessageIssue[], data: Buffer, binary: boolean) {
+    super(message)
+    this.name = 'InvalidMessageError'
+    this.code = code
+    this.closeCode = closeCode
+    this.errors = errors
+    this.data = data
+    this.binary = binary
+  }
+
+  toJSON (): InvalidMessageReply {
+    return { type: 'error', code: this.code, message: this.message, errors: this.errors }
+  }
+}
+
+/** The schemas of a WebSocket route: `schema.message` (inbound) and `schema.outbound`. */
+export interface MessageSchemas {
+  message?: unknown
+  outbound?: unknown
+}
+
+export type ValidationResult = { ok: true, value: unknown } | { ok: false, errors: MessageIssue[] }
+export type MessageValidator = (value: unknown) => ValidationResult
+
+type AnyValidator = ((value: unknown) => unknown) & { errors?: unknown }
+
+function toIssues (errors: unknown): MessageIssue[] {
+  const list = Array.isArray(errors) ? errors : errors === undefined || errors === null ? [] : [errors]
+  return list.map((e: { instancePath?: unknown, message?: unknown }) => ({
+    instancePath: typeof e?.instancePath === 'string' ? e.instancePath : '',
+    message: typeof e?.message === 'string' ? e.message : String(e)
+  }))
+}
+
+/**
+ * Compile `schema` with the route's validator compiler: the route's `validatorCompiler`, the
+ * app's (Ajv by default, TypeBox or any custom one), through Fastify's public, per-route cached
+ * `request.compileValidationSchema`. Understands the result shapes Fastify does: a boolean with
+ * `.errors` (Ajv) or `{ value }` / `{ error }` (TypeBox and other custom compilers).
+ */
+export function compileMessageValidator (request: FastifyRequest, schema: unknown): MessageValidator {
+  const validate = request.compileValidationSchema(schema as Record<string, unknown>, 'body') as unknown as AnyValidator
+  return function validateMessage (value: unknown): ValidationResult {
+    const result = validate(value)
+    if (result === true) return { ok: true, value }
+    if (result === false) return { ok: false, errors: toIssues(validate.errors) }
+    if (result !== null && typeof result === 'object') {
+      if (typeof (result as { then?: unknown }).then === 'function') {
+        throw new TypeError('fastify-rfc6455: asynchronous message validators are not supported')
+      }
+      if ('error' in result && (result as { error?: unknown }).error !== undefined) {
+        return { ok: false, errors: toIssues((result as { error: unknown }).error) }
+      }
+      if ('value' in result) return { ok: true, value: (result as { value: unknown }).value }
+    }
+    return { ok: true, value }
+  }
+}
+
+/** Compile the outbound schema with the route's serializer compiler (fast-json-stringify by default). */
+export function compileOutboundSerializer (reply: FastifyReply, schema: unknown): (value: unknown) => string {
+  return reply.compileSerializationSchema(schema as Record<string, unknown>) as (value: unknown) => string
+}
+
+/**
+ * Parse JSON text refusing prototype poisoning, as Fastify's body parser does: a `__proto__`
+ * key or a `constructor.prototype` key is an error, not a silently dropped key.
+ */
+export function parseMessage (data: Buffer, binary: boolean): { ok: true, value: unknown } | { ok: false, error: InvalidMessageError } {
+  if (binary) {
+    // RFC 6455 §7.4.1: 1003 "an endpoint that understands only text data MAY send this if it receives a binary message"
+    return { ok: false, error: new InvalidMessageError(MessageErrorCode.Binary, CloseCode.UnsupportedData, 'binary messages are not accepted: send JSON text', [], data, binary) }
+  }
+  try {
+    return { ok: true, value: secureJsonParse.parse(data.toString('utf8'), null, { protoAction: 'error', constructorAction: 'error' }) }
+  } catch (err) {
+    const reason = (err as Error).message
+    if (reason.startsWith('Object contains forbidden')) {
+      return { ok: false, error: new InvalidMessageError(MessageErrorCode.ForbiddenKey, CloseCode.PolicyViolation, 'the message contains a forbidden key (__proto__ or constructor.prototype)', [], data, binary) }
+    }
+    // RFC 6455 §7.4.1: 1007 "data within a message that was not consistent with the type of the message"
+    return { ok: false, error: new InvalidMessageError(MessageErrorCode.NotJson, CloseCode.InvalidFramePayloadData, 'the message is not valid JSON', [], data, binary) }
+  }
+}
+
+function schemaError (errors: MessageIssue[], data: Buffer): InvalidMessageError {
+  const summary = errors.length === 0
+    ? 'the message does not match the schema'
+    : errors.map((e) => `${e.instancePath === '' ? 'message' : e.instancePath} ${e.message}`).join(', ')
+  return new InvalidMessageError(MessageErrorCode.Schema, CloseCode.PolicyViolation, summary, errors, data, false)
+}
+
+/** A per-type handler of a `type`-keyed message union. */
+export type MessageHandler = (message: any, socket: WebSocket, request: FastifyRequest) => unknown
+
+export interface InboundOptions {
+  validate: MessageValidator | undefined
+  policy: InvalidMessagePolicy
+  handlers: Record<string, MessageHandler> | undefined
+  request: FastifyRequest
+  /** handler errors: log, route error handler, close 1011 */
+  onHandlerError: (error: unknown) => void
+}
+
+/**
+ * The `inbound` hook of a JSON route's WebSocket: decode, validate, apply the invalid-message
+ * policy, route `type`-keyed messages to their handler; the rest reach 'message' listeners and
+ * the async iterator as the validated value.
+ */
+export function createInbound (getSocket: () => WebSocket, options: InboundOptions): (data: Buffer, binary: boolean) => unknown {
+  const { validate, policy, handlers, request, onHandlerError } = options
+  const refuse = (error: InvalidMessageError): typeof WebSocket.DROP => {
+    applyPolicy(policy, error, getSocket(), request)
+    return WebSocket.DROP
+  }
+  return function inbound (data: Buffer, binary: boolean): unknown {
+    const parsed = parseMessage(data, binary)
+    if (!parsed.ok) return refuse(parsed.error)
+    let value = parsed.value
+    if (validate !== undefined) {
+      const result = validate(value)
+      if (!result.ok) return refuse(schemaError(result.errors, data))
+      value = result.value
+    }
+    if (handlers !== undefined && value !== null && typeof value === 'object') {
+      const type = (value as { type?: unknown }).type
+      if (typeof type === 'string' && Object.hasOwn(handlers, type)) {
+        const socket = getSocket()
+        try {
+          const result = handlers[type].call(undefined, value, socket, request)
+          if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
+            (result as Promise<unknown>).then(undefined, onHandlerError)
+          }
+        } catch (err) {
+          onHandlerError(err)
+        }
+        return WebSocket.DROP
+      }
+    }
+    return value
+  }
+}
+
+function applyPolicy (policy: InvalidMessagePolicy, error: InvalidMessageError, socket: WebSocket, request: FastifyRequest): void {
+  request.log.debug({ code: error.code, errors: error.errors }, 'websocket message refused')
+  if (typeof policy === 'function') {
+    policy(error, socket, request)
+  } else if (policy === 'close') {
+    if (socket.readyState === WebSocket.OPEN) socket.close(error.closeCode)
+  } else {
+    socket.send(JSON.stringify(error))
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The public type surface of the Fastify layer: declaration merging for `FastifyInstance.ws`,
+ * `injectWS`, the registry decorators, the route options, and the type-provider plumbing that
+ * types `request.params` / `request.query` and the messages in `app.ws()` handlers.
+ */
+import type {
+  ContextConfigDefault,
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyRequest,
+  FastifySchema,
+  FastifyTypeProvider,
+  FastifyTypeProviderDefault,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerBase,
+  RawServerDefault,
+  RouteGenericInterface,
+  RouteShorthandOptions
+} from 'fastify'
+import type { SendCallback, WebSocket } from '../connection/connection.js'
+import type { InjectWSOptions } from './inject.js'
+import type { WebSocketRouteOptions } from './options.js'
+import type { WebSocketHookMap, WebSocketHookName } from './registry.js'
+
+/** What the type provider makes of an inbound schema (Fastify's formula, not exported by it). */
+export type ResolveInbound<TypeProvider extends FastifyTypeProvider, Schema> = (TypeProvider & { schema: Schema })['validator']
+/** What the type provider makes of an outbound schema. */
+export type ResolveOutbound<TypeProvider extends FastifyTypeProvider, Schema> = (TypeProvider & { schema: Schema })['serializer']
+
+/** Anything `send()` takes besides JSON values. */
+export type RawSendData = string | Buffer | ArrayBuffer | ArrayBufferView
+
+/**
+ * The socket of a route with `schema.message` and/or `schema.outbound`: 'message' listeners and
+ * the async iterator receive validated values of type `In`; `send()` takes `Out` (as JSON).
+ */
+export interface MessageSocket<In = unknown, Out = object> extends Omit<WebSocket, 'send' | 'on' | 'once' | 'off' | typeof Symbol.asyncIterator> {
+  send (data: Out | RawSendData, cb?: SendCallback): boolean
+  on (event: 'message', listener: (message: In, isBinary: boolean) => void): this
+  on (event: 'close', listener: (code: number, reason: Buffer, wasClean: boolean) => void): this
+  on (event: string | symbol, listener: (...args: any[]) => void): this
+  once (event: 'message', listener: (message: In, isBinary: boolean) => void): this
+  once (event: 'close', listener: (code: number, reason: Buffer, wasClean: boolean) => void): this
+  once (event: string | symbol, listener: (...args: any[]) => void): this
+  off (event: string | symbol, listener: (...args: any[]) => void): this
+  [Symbol.asyncIterator] (): AsyncGenerator<In, void, undefined>
+}
+
+type HasKey<S, K extends string> = S extends Record<K, unknown> ? (undefined extends S[K] ? false : true) : false
+
+/** The socket type a route's handler receives, from its schema and the type provider. */
+export type SocketFor<SchemaCompiler, TypeProvider extends FastifyTypeProvider> =
+  HasKey<SchemaCompiler, 'message'> extends true
+    ? MessageSocket<
+      ResolveInbound<TypeProvider, (SchemaCompiler & { message: unknown })['message']>,
+      HasKey<SchemaCompiler, 'outbound'> extends true ? ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']> : object>
+    : HasKey<SchemaCompiler, 'outbound'> extends true
+      ? Omit<WebSocket, 'send'> & { send (data: ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']> | RawSendData, cb?: SendCallback): boolean }
+      : WebSocket
+
+/** The handler of a WebSocket route: `(socket, request)`, both typed from the route's schema. */
+export type WebSocketRouteHandler<
+  RawServer extends RawServerBase = RawServerDefault,
+  RawRequest extends RawRequestDefaultExpression<RawServer> = RawRequestDefaultExpression<RawServer>,
+  RouteGeneric extends RouteGenericInterface = RouteGenericInterface,
+  ContextConfig = ContextConfigDefault,
+  SchemaCompiler extends FastifySchema = FastifySchema,
+  TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault,
+  Logger extends FastifyBaseLogger = FastifyBaseLogger
+> = (
+  this: FastifyInstance<RawServer, RawRequest, RawReplyDefaultExpression<RawServer>, Logger, TypeProvider>,
+  socket: SocketFor<SchemaCompiler, TypeProvider>,
+  request: FastifyRequest<RouteGeneric, RawServer, RawRequest, SchemaCompiler, TypeProvider, ContextConfig, Logger>
+) => void | Promise<unknown>
+
+/**
+ * The `type`-keyed handler table of a route whose message schema is a union of objects with a
+ * string `type`: each handler receives the members of the union with that `type`.
+ */
+export type MessageHandlers<In, Socket, Request> =
+  unknown extends In
+    ? Record<string, (message: any, socket: Socket, request: Request) => unknown>
+    : [In] extends [{ type: string }]
+        ? { [K in In['type']]?: (message: Extract<In, { type: K }>, socket: Socket, request: Request) => unknown }
+        : never
+
+/** Options of `app.ws(path, options, handler)`: Fastify's route options plus the WebSocket ones. */
+export type WebSocketShorthandOptions<
+  RawServer extends RawServerBase = RawServerDefault,
+  RawRequest extends RawRequestDefaultExpression<RawServer> = RawRequestDefaultExpression<RawServer>,
+  RawReply extends RawReplyDefaultExpression<RawServer> = RawReplyDefaultExpression<RawServer>,
+  RouteGeneric extends RouteGenericInterface = RouteGenericInterface,
+  ContextConfig = ContextConfigDefault,
+  SchemaCompiler extends FastifySchema = FastifySchema,
+  TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault,
+  Logger extends FastifyBaseLogger = FastifyBaseLogger
+> = RouteShorthandOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger> &
+  // `errorHandler` at the top level stays Fastify's (HTTP); the WebSocket one goes under `ws`
+  Omit<WebSocketRouteOptions, 'errorHandler'>
+
+/** `app.ws()`: a GET route upgraded to a WebSocket, following encapsulation like `app.get()`. */
+export interface WebSocketRouteShorthand<
+  RawServer extends RawServerBase = RawServerDefault,
+  RawRequest extends RawRequestDefaultExpression<RawServer> = RawRequestDefaultExpression<RawServer>,
+  RawReply extends RawReplyDefaultExpression<RawServer> = RawReplyDefaultExpression<RawServer>,
+  TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault,
+  Logger extends FastifyBaseLogger = FastifyBaseLogger
+> {
+  <RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault,
+    const SchemaCompiler extends FastifySchema = FastifySchema>(
+    path: string,
+    options: WebSocketShorthandOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>,
+    handler: WebSocketRouteHandler<RawServer, RawRequest, RouteGeneric, ContextConfig, NoInfer<SchemaCompiler>, TypeProvider, Logger>
+  ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
+  <RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault,
+    const SchemaCompiler extends FastifySchema = FastifySchema>(
+    path: string,
+    handler: WebSocketRouteHandler<RawServer, RawRequest, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>
+  ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
+  /** a route served entirely by its `messageHandlers` table */
+  <RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault,
+    const SchemaCompiler extends FastifySchema = FastifySchema>(
+    path: string,
+    options: WebSocketShorthandOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger> & {
+      messageHandlers: MessageHandlers<ResolveInbound<TypeProvider, (SchemaCompiler & { message: unknown })['message']>, SocketFor<SchemaCompiler, TypeProvider>,
+        FastifyRequest<RouteGeneric, RawServer, RawRequest, SchemaCompiler, TypeProvider, ContextConfig, Logger>>
+    }
+  ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
+}
+
+/** `app.injectWS(path, options)` */
+export type InjectWS = (path?: string, options?: InjectWSOptions) => Promise<WebSocket>
+
+declare module 'fastify' {
+  interface FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider> {
+    /** Declare a WebSocket route: GET `path` upgraded to a WebSocket handled by `handler`. */
+    ws: WebSocketRouteShorthand<RawServer, RawRequest, RawReply, TypeProvider, Logger>
+    /**
+     * A client WebSocket connected to `path` without a network, through the real handshake,
+     * hooks and frame codec. A refused upgrade rejects with a `WebSocketUpgradeError`
+     * (`statusCode`, `headers`, `body`).
+     */
+    injectWS: InjectWS
+    /** Open WebSocket connections of this plugin registration. */
+    websocketConnections: ReadonlySet<WebSocket>
+    /** Open WebSocket connections per route URL (prefix included, e.g. '/api/chat/:room'). */
+    websocketConnectionsByRoute: ReadonlyMap<string, ReadonlySet<WebSocket>>
+    /**
+     * Add an `onOpen(socket, request)` or `onClose(socket, request, { code, reason, wasClean,
+     * durationMs })` hook to the WebSocket routes of this context and its children.
+     */
+    addWebSocketHook<Name extends WebSocketHookName>(name: Name, hook: WebSocketHookMap[Name]): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
+  }
+
+  interface RouteShorthandMethod<RawServer, RawRequest, RawReply, TypeProvider, Logger> {
+    /** `app.get(path, { websocket: true }, (socket, request) => {})`, as with @fastify/websocket */
+    <RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault,
+      const SchemaCompiler extends FastifySchema = FastifySchema>(
+      path: string,
+      options: RouteShorthandOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger> & { websocket: true },
+      handler: WebSocketRouteHandler<RawServer, RawRequest, RouteGeneric, ContextConfig, NoInfer<SchemaCompiler>, TypeProvider, Logger>
+    ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
+  }
+
+  interface FastifySchema {
+    /** schema of inbound WebSocket messages (JSON text), validated with the route's validator compiler */
+    message?: unknown
+    /** schema of the objects `socket.send()` serializes, with the route's serializer compiler */
+    outbound?: unknown
+  }
+
+  interface RouteShorthandOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger> {
+    /** this GET route is a WebSocket route: `handler` receives (socket, request) */
+    websocket?: boolean
+    /** WebSocket handler of a route whose `handler` serves plain HTTP */
+    wsHandler?: WebSocketRouteHandler<RawServer, RawRequest, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>
+    /** per-route WebSocket options */
+    ws?: WebSocketRouteOptions
+    /** per-`type` handlers of a message union (see `schema.message`) */
+    messageHandlers?: MessageHandlers<ResolveInbound<TypeProvider, (SchemaCompiler & { message: unknown })['message']>, SocketFor<SchemaCompiler, TypeProvider>,
+      FastifyRequest<RouteGeneric, RawServer, RawRequest, SchemaCompiler, TypeProvider, ContextConfig, Logger>>
+  }
+}
