@@ -2,12 +2,13 @@
  * Micro-benchmark of the Sans-I/O core alone (no sockets): masked client frames cut into 64 KiB
  * "reads" go through receive() -> takeEvents() -> sendText/sendBinary (echo) -> takeOutput().
  * Reports CPU ns per message, so it stays usable on a busy machine, and compares two copies of
- * lib/ side by side when given --base=<dir> (interleaved, several rounds).
+ * lib/ side by side when given --base=<dir> (interleaved rounds, each copy in its own process).
  *
  *   npx tsx bench/core.ts [--base=<dir holding lib/>] [--rounds=5]
  */
 import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { buildFrames } from './load/client.js'
 
 type Core = typeof import('../lib/protocol/protocol.js')
@@ -63,25 +64,41 @@ function run (core: Core, chunks: Buffer[]): number {
   return (used.user + used.system) * 1000 / messages
 }
 
-const libs: Array<{ label: string, core: Core }> = [
-  { label: 'lib', core: await import('../lib/protocol/protocol.js') }
-]
-if (base !== undefined) {
-  const url = pathToFileURL(resolve(base, 'lib/protocol/protocol.ts')).href
-  libs.push({ label: 'base', core: await import(url) as Core })
+const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]
+
+/** Child mode: measure one copy of lib/ (in its own process, so two copies never share JIT state). */
+async function child (libDir: string): Promise<void> {
+  const url = pathToFileURL(resolve(libDir, 'lib/protocol/protocol.ts')).href
+  const core = await import(url) as Core
+  const out: number[] = []
+  for (const c of CASES) {
+    const chunks = reads(c.size, c.binary, c.messages)
+    run(core, chunks.slice(0, Math.ceil(chunks.length / 4))) // warm-up
+    out.push(Math.min(run(core, chunks), run(core, chunks)))
+  }
+  process.stdout.write(JSON.stringify(out))
 }
 
-console.log(`core echo, CPU ns per message (median of ${rounds} rounds)`)
-for (const c of CASES) {
-  const chunks = reads(c.size, c.binary, c.messages)
-  const results = new Map<string, number[]>(libs.map((l) => [l.label, []]))
-  for (const l of libs) run(l.core, chunks.slice(0, Math.ceil(chunks.length / 4))) // warm-up
+const childLib = option('child')
+if (childLib !== undefined) {
+  await child(childLib)
+} else {
+  const here = fileURLToPath(new URL('..', import.meta.url))
+  const libs = [{ label: 'lib', dir: here }]
+  if (base !== undefined) libs.push({ label: 'base', dir: resolve(base) })
+  const results = new Map<string, number[][]>(libs.map((l) => [l.label, []]))
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? libs : [...libs].reverse()
-    for (const l of order) results.get(l.label)!.push(run(l.core, chunks))
+    for (const l of order) {
+      const stdout = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), `--child=${l.dir}`], { encoding: 'utf8' })
+      results.get(l.label)!.push(JSON.parse(stdout) as number[])
+    }
   }
-  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]
-  const line = libs.map((l) => `${l.label} ${med(results.get(l.label)!).toFixed(0)} ns`).join('  ')
-  const ratio = libs.length === 2 ? `  lib/base ${(med(results.get('lib')!) / med(results.get('base')!)).toFixed(2)}x` : ''
-  console.log(`  ${c.name.padEnd(14)} ${line}${ratio}`)
+  console.log(`core echo, CPU ns per message (median of ${rounds} rounds, one process per lib and round)`)
+  CASES.forEach((c, i) => {
+    const values = libs.map((l) => med(results.get(l.label)!.map((round) => round[i])))
+    const line = libs.map((l, j) => `${l.label} ${values[j].toFixed(0)} ns`).join('  ')
+    const ratio = libs.length === 2 ? `  lib/base ${(values[0] / values[1]).toFixed(2)}x` : ''
+    console.log(`  ${c.name.padEnd(14)} ${line}${ratio}`)
+  })
 }

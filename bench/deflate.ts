@@ -2,6 +2,7 @@
  * Echo throughput with permessage-deflate: this library against `ws`, in the same run.
  *
  *   node --import tsx bench/deflate.ts [seconds=5] [clients=50]
+ *   BENCH_PLAIN=1 node --import tsx bench/deflate.ts     (baseline without the extension)
  *
  * Each server runs in its own child process (same settings: threshold 1024, zlib defaults,
  * context takeover, 15-bit windows). The parent runs `clients` ws clients with deflate, each
@@ -16,7 +17,9 @@ import { WebSocket as WsClient } from 'ws'
 type Kind = 'fastify-rfc6455' | 'ws'
 interface Stats { cpuMicros: number, rss: number, echoes: number }
 
-const DEFLATE = { threshold: 1024 }
+// BENCH_PLAIN=1: the same run without the extension (a baseline for the deflate rows)
+const PLAIN = process.env.BENCH_PLAIN === '1'
+const DEFLATE = PLAIN ? false : { threshold: 1024 }
 
 async function serve (kind: Kind): Promise<void> {
   let echoes = 0
@@ -31,7 +34,8 @@ async function serve (kind: Kind): Promise<void> {
     port = (wss.address() as { port: number }).port
   } else {
     const { default: Fastify } = await import('fastify')
-    const { default: websocket } = await import('../lib/index.js')
+    // BENCH_LIB: another copy of lib/ (e.g. a snapshot before a change) for a side-by-side run
+    const { default: websocket } = await import(process.env.BENCH_LIB ?? '../lib/index.js') as typeof import('../lib/index.js')
     const app = Fastify({ logger: false })
     await app.register(websocket, { perMessageDeflate: DEFLATE, maxPayload: 16 << 20, heartbeatInterval: 0 })
     app.ws('/*', (socket) => {

@@ -23,8 +23,8 @@ function option (name: string): string | undefined {
 }
 const quick = args.includes('--quick')
 const rounds = Number(option('rounds') ?? (quick ? 1 : 3))
-const measureMs = Number(option('seconds') ?? (quick ? 0.8 : 2.5)) * 1000
-const warmupMs = quick ? 300 : 700
+const measureMs = Number(option('seconds') ?? (quick ? 0.6 : 2.5)) * 1000
+const warmupMs = quick ? 250 : 700
 const idleConnections = Number(option('idle') ?? (quick ? 2000 : 10000))
 const broadcastCount = quick ? 20 : 100
 const cpuProf = option('cpu-prof')

@@ -4,7 +4,7 @@ import { fastifyRfc6455 } from './plugin/plugin.js'
 export default fastifyRfc6455
 export { fastifyRfc6455 }
 export { WebSocket, type WebSocketOptions, type MessageData, type SendCallback } from './connection/connection.js'
-export type { WebSocketPluginOptions, WebSocketRouteOptions, ProtocolSelector, InvalidMessagePolicy, InvalidMessageHandler, WebSocketErrorHandler } from './plugin/options.js'
+export type { WebSocketPluginOptions, WebSocketRouteOptions, ProtocolSelector, OriginCheck, LimitOptions, InvalidMessagePolicy, InvalidMessageHandler, WebSocketErrorHandler } from './plugin/options.js'
 export type { WebSocketHandler } from './plugin/route.js'
 export type { WebSocketRouteShorthand, WebSocketRouteHandler, WebSocketShorthandOptions, MessageSocket, MessageHandlers, SocketFor, InjectWS } from './plugin/types.js'
 export { InvalidMessageError, MessageErrorCode, type MessageIssue, type InvalidMessageReply } from './plugin/messages.js'
@@ -13,3 +13,5 @@ export type { WebSocketCloseInfo, OnOpenHook, OnCloseHook, WebSocketHookName } f
 export { CloseCode, Opcode } from './protocol/constants.js'
 export { ProtocolError, HandshakeError, WebSocketUsageError, ErrorCode } from './protocol/errors.js'
 export { WebSocketProtocol, ReadyState, type ProtocolEvent, type ProtocolOptions } from './protocol/protocol.js'
+export { setZlibConcurrency, type PerMessageDeflateOptions } from './connection/deflate.js'
+export type { BufferedAmountPolicy } from './connection/limits.js'

@@ -242,9 +242,16 @@ process.on('message', (request: ServerRequest) => {
       reply({ id, cpu: process.cpuUsage(), connections: server.connections(), ...memory() })
       break
     case 'broadcast': {
+      // one message per event-loop turn, as when each broadcast answers its own incoming event
+      // (a burst sent in one synchronous loop would let a server coalesce writes per socket)
       const data = Buffer.alloc(request.size ?? 64, 0x61)
-      for (let i = 0; i < (request.count ?? 1); i++) server.broadcast(data)
-      reply({ id, cpu: process.cpuUsage(), connections: server.connections(), ...memory() })
+      let left = request.count ?? 1
+      const next = (): void => {
+        server.broadcast(data)
+        if (--left > 0) setImmediate(next)
+        else reply({ id, cpu: process.cpuUsage(), connections: server.connections(), ...memory() })
+      }
+      next()
       break
     }
   }

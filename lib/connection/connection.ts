@@ -81,7 +81,7 @@ function isPlainObject (value: object): boolean {
   return proto === Object.prototype || proto === null
 }
 
-export class WebSocket extends EventEmitter implements LivenessTarget {
+export class WebSocket extends EventEmitter {
   static readonly CONNECTING = ReadyState.Connecting
   static readonly OPEN = ReadyState.Open
   static readonly CLOSING = ReadyState.Closing
@@ -161,7 +161,13 @@ export class WebSocket extends EventEmitter implements LivenessTarget {
     this.maxQueuedBytes = options.maxQueuedBytes ?? defaultMaxQueuedBytes(options.maxPayload ?? Defaults.maxPayload)
     this.maxBufferedAmount = options.maxBufferedAmount ?? defaultMaxBufferedAmount(options.maxPayload ?? Defaults.maxPayload)
     this.bufferedAmountPolicy = options.bufferedAmountPolicy ?? LimitDefaults.bufferedAmountPolicy
-    this.liveness = new Liveness(this, {
+    const core = (): WebSocketProtocol => this.core
+    const target: LivenessTarget = {
+      heartbeatPing: () => this.heartbeatPing(),
+      expire: (reason) => this.expire(reason),
+      get inMessage () { return core().inMessage }
+    }
+    this.liveness = new Liveness(target, {
       heartbeatInterval: options.heartbeatInterval ?? LimitDefaults.heartbeatInterval,
       idleTimeout: options.idleTimeout ?? LimitDefaults.idleTimeout,
       maxLifetime: options.maxLifetime ?? LimitDefaults.maxLifetime,
@@ -214,8 +220,14 @@ export class WebSocket extends EventEmitter implements LivenessTarget {
       // one event at a time: what a listener sends in answer to a message is queued before the
       // replies the core owes for later frames of this read (a pong, the close echo, a failing
       // close), so a message followed by a Close in one read is answered first
+      // permessage-deflate: while a message is being inflated, later events wait in the core
+      // (their replies too), and reading pauses until the inflated message is handled
       let event
-      while ((event = this.core.takeEvent()) !== undefined) this.dispatch([event])
+      while (!this.inflating && (event = this.core.takeEvent()) !== undefined) this.dispatch([event])
+      if (this.inflating && this.core.pendingEvents > 0 && !this.pausedForInflate) {
+        this.pausedForInflate = true
+        this.socket.pause()
+      }
     } finally {
       this.dispatching = false
     }
@@ -519,18 +531,13 @@ export class WebSocket extends EventEmitter implements LivenessTarget {
 
   // ---- liveness (the shared clock in ./heartbeat.ts calls these) ----
 
-  /** True while an inbound data message has started and not finished. */
-  get inMessage (): boolean {
-    return this.core.inMessage
-  }
-
-  heartbeatPing (): void {
+  private heartbeatPing (): void {
     if (this.readyState !== ReadyState.Open || this.core.closing) return
     this.core.ping()
     if (!this.dispatching) this.flush()
   }
 
-  expire (reason: ExpiryReason): void {
+  private expire (reason: ExpiryReason): void {
     this.expiredBy = reason
     if (reason === 'heartbeat' || this.readyState !== ReadyState.Open || this.core.closing) {
       // the peer did not answer a Ping for a whole interval: it is gone, no handshake
@@ -717,10 +724,13 @@ export class WebSocket extends EventEmitter implements LivenessTarget {
           this.heldBytes = 0
           this.dispatch(held)
         }
+        // then the events that waited in the core, one at a time (see onData)
+        let event
+        while (!this.inflating && (event = this.core.takeEvent()) !== undefined) this.dispatch([event])
       } finally {
         this.dispatching = false
       }
-      if (this.pausedForInflate && this.held.length < this.maxQueuedMessages / 2 && this.heldBytes < this.maxQueuedBytes / 2) {
+      if (this.pausedForInflate && !(this.inflating && this.core.pendingEvents > 0) && this.held.length < this.maxQueuedMessages / 2 && this.heldBytes < this.maxQueuedBytes / 2) {
         this.pausedForInflate = false
         this.resumeReading()
       }

@@ -9,6 +9,11 @@
  *   chunk that crosses the limit closes the inflater, so at most maxPayload bytes are kept (plus
  *   the one zlib output chunk in flight) whatever the compressed input claims (zip bomb).
  * - close() releases both zlib handles at once, whatever is in flight.
+ * - Memory: nothing until the first compressed message; then with context takeover an inflater
+ *   (2^windowBits window + ~7 KiB) and a deflater (2^(windowBits+2) + 2^(memLevel+9) bytes),
+ *   each with a 16 KiB output buffer, stay for the connection's life. Without context takeover
+ *   (server_no_context_takeover / client_no_context_takeover) that side's stream is released
+ *   after each message, so an idle connection holds no zlib state.
  */
 import zlib from 'node:zlib'
 import {
@@ -283,8 +288,12 @@ export class PerMessageDeflate {
       if (error === null) {
         out = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total)
         // RFC 7692 §7.1.1.2: with client_no_context_takeover the client starts each message
-        // with an empty window, so ours is reset too (freeing nothing, but staying in step)
-        if (this.params.clientNoContextTakeover && this.inflater === inflater) inflater.reset()
+        // with an empty window, so nothing needs keeping: the inflater is released while idle
+        // (reset instead when the next message already waits)
+        if (this.params.clientNoContextTakeover && this.inflater === inflater) {
+          if (dir.jobs.length === 0) this.dropInflater()
+          else inflater.reset()
+        }
       } else if (this.inflater === inflater) {
         this.dropInflater()
       }
@@ -349,8 +358,12 @@ export class PerMessageDeflate {
           out = out.subarray(0, out.length - 4)
         }
         // §7.1.1.1: with server_no_context_takeover, the server "MUST start compressing each new
-        // message with an empty LZ77 sliding window"
-        if (this.params.serverNoContextTakeover && this.deflater === deflater) deflater.reset()
+        // message with an empty LZ77 sliding window": a fresh deflater per message, released
+        // while idle (reset instead when the next message already waits)
+        if (this.params.serverNoContextTakeover && this.deflater === deflater) {
+          if (dir.jobs.length === 0) this.dropDeflater()
+          else deflater.reset()
+        }
       } else if (this.deflater === deflater) {
         this.dropDeflater()
       }

@@ -12,12 +12,30 @@
  * | incompleteMessageTimeout  | 60 000 ms                    | close 1008 (a started message never finished)     |
  * | maxBufferedAmount         | max(4 MiB, 4 x maxPayload)   | policy 'close': close 1008; 'drop': drop + report |
  * | maxQueuedMessages / Bytes | 1024 / max(1 MiB, maxPayload)| reading pauses until the consumer catches up     |
+ * | allowedOrigins (plugin)   | any origin                   | 403 before the upgrade                            |
+ * | maxConnections (plugin)   | no limit                     | 503 (Retry-After: 1) before the handshake         |
  *
- * Node's HTTP server already bounds the upgrade request itself (before any of our code runs):
- * `maxHeaderSize` (16 KiB: 431), `server.maxHeadersCount` (2000: later headers are dropped),
- * `server.headersTimeout` (60 s: 408 and close), `server.requestTimeout` (300 s). An 'upgrade'
- * request is only handed to us once its headers are complete, so those bounds are the deadline
- * for the opening handshake.
+ * The last two live in the Fastify layer (lib/plugin/options.ts); every option is a plugin
+ * option and a route option (the route's value wins; a route's maxConnections counts that
+ * route, the plugin's counts every route of the registration).
+ *
+ * Also bounded, without an option: a peer that sends Pings (or anything the core answers by
+ * itself) and never reads cannot grow our output past maxBufferedAmount: reading pauses until
+ * the socket drains. An incomplete message pins at most maxPayload bytes (the accumulator
+ * grows by doubling, capped by maxPayload; fragments cost no memory of their own) and at most
+ * maxFragments frames; incompleteMessageTimeout bounds how long it may be held.
+ *
+ * Node's HTTP server already bounds the upgrade request itself, before any of our code runs
+ * (an 'upgrade' request reaches us only once its head is complete):
+ * - `maxHeaderSize` (16 KiB by default; Fastify `http: { maxHeaderSize }`): 431 and close;
+ * - `server.maxHeadersCount` (2000): later header lines are silently dropped, so a handshake
+ *   header after 2000 junk lines is missing and the handshake fails (400/426), never a 101;
+ * - `headersTimeout` (60 s; checked every `connectionsCheckingInterval`, 30 s): 408 and close
+ *   for a head that never completes: the deadline of the opening handshake;
+ * - `requestTimeout`: Node's default is 300 s but Fastify sets it from its own `requestTimeout`
+ *   option, default 0 (off); it does not matter for upgrades, whose head is all there is.
+ * After the 101 the socket is detached from the HTTP server: Node's timeouts no longer apply
+ * and the limits above take over.
  */
 
 export type BufferedAmountPolicy = 'close' | 'drop'

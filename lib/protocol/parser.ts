@@ -13,7 +13,7 @@
 import { CloseCode, MAX_CONTROL_PAYLOAD, Opcode } from './constants.js'
 import { ErrorCode, ProtocolError } from './errors.js'
 import { decodeHeader } from './frame.js'
-import { unmaskInPlace, unmaskWithKey } from './mask.js'
+import { unmaskCopy, unmaskInPlace, unmaskWithKey } from './mask.js'
 import { UTF8_ACCEPT, UTF8_REJECT, validateUtf8 } from './utf8.js'
 
 export interface ParserSink {
@@ -81,6 +81,8 @@ export class FrameParser {
    * ~1.5x less server CPU per 64 KiB and 1 MiB echo).
    */
   private pieces: Buffer[] | null = null
+  /** the pieces are still masked: binary payload is unmasked while it is copied into the message */
+  private piecesMasked = false
 
   constructor (sink: ParserSink, options: ParserOptions) {
     this.sink = sink
@@ -110,6 +112,7 @@ export class FrameParser {
     this.leftover = null
     this.acc = null
     this.pieces = null
+    this.piecesMasked = false
     this.control = null
   }
 
@@ -170,7 +173,16 @@ export class FrameParser {
       }
       if (this.state === PAYLOAD) {
         const n = Math.min(this.remaining, end - offset)
-        if (this.masked) this.keyIndex = unmaskWithKey(chunk, offset, n, this.maskKey, this.keyIndex)
+        if (this.masked) {
+          // a binary piece kept as a view stays masked until it is copied into the message
+          // (issue 6: one pass over the payload fewer); text is unmasked now for its UTF-8 check
+          if (this.opcode < 0x8 && (this.messageOpcode === Opcode.Binary || this.compressed) && this.keepAsPiece(n, this.remaining - n)) {
+            this.piecesMasked = true
+            this.keyIndex = (this.keyIndex + n) & 3
+          } else {
+            this.keyIndex = unmaskWithKey(chunk, offset, n, this.maskKey, this.keyIndex)
+          }
+        }
         const piece = chunk.subarray(offset, offset + n)
         offset += n
         this.remaining -= n
@@ -290,19 +302,17 @@ export class FrameParser {
         return
       }
     }
-    if (this.acc === null && this.fin && this.fragments === 1) {
-      const pieces = this.pieces
-      // middle pieces under MIN_PIECE bytes (a peer trickling bytes) fall back to the
-      // accumulator: never many tiny views, each pinning its read
-      if (pieces === null || ((piece.length >= MIN_PIECE || this.remaining === 0) && pieces.length < MAX_PIECES)) {
-        if (pieces === null) this.pieces = [piece]
-        else pieces.push(piece)
-        this.messageLength += piece.length
-        return
-      }
+    if (this.keepAsPiece(piece.length, this.remaining)) {
+      if (this.pieces === null) this.pieces = [piece]
+      else this.pieces.push(piece)
+      this.messageLength += piece.length
+      return
+    }
+    const pieces = this.pieces
+    if (pieces !== null) {
+      // a small middle piece: move what is held into the accumulator
       const acc = Buffer.allocUnsafe(this.messageLength + piece.length + this.remaining)
-      let o = 0
-      for (let i = 0; i < pieces.length; i++) { acc.set(pieces[i], o); o += pieces[i].length }
+      this.joinPieces(pieces, acc)
       this.acc = acc
       this.pieces = null
     }
@@ -323,6 +333,30 @@ export class FrameParser {
     this.messageLength = needed
   }
 
+  /**
+   * Whether a piece of a data frame is kept as a view of its read: only for a single-frame
+   * message split across reads, and middle pieces under MIN_PIECE bytes (a peer trickling bytes)
+   * go to the accumulator instead: never many tiny views, each pinning its read.
+   */
+  private keepAsPiece (length: number, remainingAfter: number): boolean {
+    if (this.acc !== null || !this.fin || this.fragments !== 1) return false
+    const pieces = this.pieces
+    return pieces === null || ((length >= MIN_PIECE || remainingAfter === 0) && pieces.length < MAX_PIECES)
+  }
+
+  /** Copy the pieces to the start of `target`, unmasking them on the way if they are masked. */
+  private joinPieces (pieces: Buffer[], target: Buffer): void {
+    let o = 0
+    for (let i = 0; i < pieces.length; i++) {
+      const p = pieces[i]
+      // a single frame from its first byte: the key index of message offset o is o & 3
+      if (this.piecesMasked) unmaskCopy(p, 0, p.length, target, o, this.maskKey, o & 3)
+      else target.set(p, o)
+      o += p.length
+    }
+    this.piecesMasked = false
+  }
+
   private endDataFrame (): void {
     this.state = HEADER
     if (!this.fin) return
@@ -334,8 +368,15 @@ export class FrameParser {
     let data: Buffer
     const pieces = this.pieces
     if (pieces !== null) {
-      // one piece: the payload lies whole in one read, a view of it needs no copy
-      data = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces, this.messageLength)
+      if (pieces.length === 1) {
+        // one piece: the payload lies whole in one read, a view of it needs no copy
+        data = pieces[0]
+        if (this.piecesMasked) unmaskWithKey(data, 0, data.length, this.maskKey, 0)
+        this.piecesMasked = false
+      } else {
+        data = Buffer.allocUnsafe(this.messageLength)
+        this.joinPieces(pieces, data)
+      }
       this.pieces = null
     } else {
       data = this.acc === null ? EMPTY : this.acc.subarray(0, this.messageLength)

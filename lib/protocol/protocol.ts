@@ -5,7 +5,7 @@
  *   receive(chunk) / receiveEnd()     feed bytes from the peer; never throw on peer input
  *   sendText / sendBinary / ping / pong / close(code, reason)   queue outgoing frames
  *   takeOutput()                      drain the bytes to write
- *   takeEvents()                      drain parsed events
+ *   takeEvents() / takeEvent()        drain parsed events (all, or one at a time)
  *
  * The core answers pings and echoes a Close frame by itself; a protocol violation becomes exactly
  * one Close frame with the right code plus one `fail` event.
@@ -173,6 +173,11 @@ export class WebSocketProtocol implements ParserSink {
     let event
     while ((event = this.takeEvent()) !== undefined) out.push(event)
     return out
+  }
+
+  /** Events queued and not taken yet. */
+  get pendingEvents (): number {
+    return this.events.length - this.head
   }
 
   /**

@@ -4,10 +4,11 @@
  * plus maxPayload (1009, RFC 6455 §7.4.1) checked from the frame header.
  *
  * Covered (with fewer rounds than Autobahn to keep the run short; no timing is asserted):
- * 9.1.1-9.1.6 (text of 64 KiB, 256 KiB, 1 MiB, 4 MiB, 8 MiB, 16 MiB), 9.2.1-9.2.6 (binary, same
- * sizes), 9.3.1-9.3.9 (text in fragments of 64 B, 256 B, 1 KiB, 4 KiB, 16 KiB, 64 KiB,
- * 256 KiB, 1 MiB, 4 MiB: 4 MiB messages for 64 B and 4 MiB fragments, 1 MiB for the others
- * where Autobahn sends 4 MiB), 9.4.1-9.4.9 (binary, same), 9.5.1-9.5.6 (1 MiB text written in chops
+ * 9.1.1-9.1.4 (text of 64 KiB, 256 KiB, 1 MiB, 4 MiB), 9.2.1-9.2.4 (binary, same sizes), 9.2.6
+ * (binary of 16 MiB); 9.1.5-9.1.6 and 9.2.5 (8 and 16 MiB) are left out for time, 9.2.6 covers
+ * the top of the range. 9.3.1-9.3.9 (text in fragments of 64 B, 256 B, 1 KiB, 4 KiB, 16 KiB,
+ * 64 KiB, 256 KiB, 1 MiB, 4 MiB: a 4 MiB message in 64 B fragments, 1 MiB messages for the
+ * others where Autobahn sends 4 MiB), 9.4.1-9.4.9 (binary, 1 MiB messages), 9.5.1-9.5.6 (1 MiB text written in chops
  * of 64..2048 bytes; Autobahn's 1 MiB kept, each chop its own write), 9.6.1-9.6.6 (binary, same),
  * 9.7.1-9.7.6 and 9.8.1-9.8.6 (round trips of text / binary messages of 0, 16, 64, 256, 1024,
  * 4096 bytes, one at a time: 100 rounds each instead of 1000), 10.1.1 (64 KiB text sent as
@@ -19,14 +20,15 @@
  * maxPayload is accepted.
  */
 import t from 'tap'
-import { binary, continuation, encodeFrame, expectBinary, expectClose, expectText, Op, text } from '../helpers/raw-client.js'
+import { binary, encodeFrame, expectBinary, expectClose, expectText, Op, text } from '../helpers/raw-client.js'
 import { echoServer, MiB } from './helpers.js'
 
 const server = await echoServer()
 t.teardown(() => server.app.close())
 
 const KiB = 1024
-const sizes = [64 * KiB, 256 * KiB, MiB, 4 * MiB, 8 * MiB, 16 * MiB]
+// Autobahn goes on to 8 and 16 MiB; here 16 MiB once, in binary (9.2.6), to keep the run short
+const sizes = [64 * KiB, 256 * KiB, MiB, 4 * MiB]
 const label = (n: number): string => n >= MiB ? `${n / MiB} MiB` : n >= KiB ? `${n / KiB} KiB` : `${n} B`
 
 function textOf (n: number): string {
@@ -48,6 +50,13 @@ function fragments (opcode: number, payload: Buffer, size: number): Buffer[] {
   return frames
 }
 
+t.test('9.2.6: binary message of 16 MiB (maxPayload 16 MiB)', async (t) => {
+  const c = await server.connect('/echo-large')
+  const payload = bytesOf(16 * MiB)
+  await c.send(binary(payload))
+  t.same(await c.closeAndRest(1000, '', 30000), [expectBinary(payload), expectClose(1000)])
+})
+
 sizes.forEach((n, i) => {
   t.test(`9.1.${i + 1}: text message of ${label(n)}`, async (t) => {
     const c = await server.connect('/echo-large')
@@ -68,9 +77,9 @@ const fragmentSizes = [64, 256, KiB, 4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, MiB
 for (const [group, opcode] of [['9.3', Op.Text], ['9.4', Op.Binary]] as const) {
   t.test(`${group}.*: ${opcode === Op.Text ? 'text' : 'binary'} message in fragments of 64 B .. 4 MiB`, async (t) => {
     for (let i = 0; i < fragmentSizes.length; i++) {
-      // Autobahn sends 4 MiB each time; here 4 MiB for the 64 B fragments (65536 of them, past
-      // the default maxFragments) and for the 4 MiB fragment, 1 MiB otherwise, to keep the run short
-      const n = i === 0 || fragmentSizes[i] === 4 * MiB ? 4 * MiB : MiB
+      // Autobahn sends 4 MiB each time; here 4 MiB once, in 64 B text fragments (65536 of them,
+      // past the default maxFragments of 16384), and 1 MiB otherwise, to keep the run short
+      const n = i === 0 && opcode === Op.Text ? 4 * MiB : MiB
       const payload = opcode === Op.Text ? Buffer.from(textOf(n)) : bytesOf(n)
       const expected = opcode === Op.Text ? expectText(payload) : expectBinary(payload)
       const c = await server.connect('/echo-large')
@@ -161,6 +170,6 @@ t.test('maxPayload: fragments adding up past it get 1009 at the header that cros
 
 t.test('maxPayload: a message before the oversized one is still echoed', async (t) => {
   const c = await server.connect('/echo-small')
-  await c.send(text('fine'), continuation('', { fin: false }).subarray(0, 0), binary(bytesOf(1001)))
+  await c.send(text('fine'), binary(bytesOf(1001)))
   t.same(await c.rest(), [expectText('fine'), expectClose(1009)])
 })

@@ -60,7 +60,7 @@ export async function echoServer (): Promise<EchoServer> {
     connect: async (path = '/echo') => {
       const before = connections.length
       const client = await RawWebSocket.connect(port, path)
-      // the handler runs before the 101 is written, so the connection is recorded by now
+      // the handler runs in the same tick as the 101 is written, so the connection is recorded by now
       if (connections.length !== before + 1) throw new Error('server-side connection not recorded')
       return client
     },

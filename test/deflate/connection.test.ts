@@ -27,6 +27,7 @@ t.test('the 101 carries the negotiated extension, and only when the plugin enabl
   t.equal(a.status, 101)
   t.equal(a.headers['sec-websocket-extensions'], 'permessage-deflate')
   t.equal(on.sockets[0].extensions, 'permessage-deflate')
+  t.equal(liveZlibStreams(), 0, 'negotiated but idle: zlib state is created on first use only')
   const b = await rawConnect(off.port, '/echo', OFFER)
   t.equal(b.status, 101)
   t.notOk('sec-websocket-extensions' in b.headers, 'off: no extension answered')

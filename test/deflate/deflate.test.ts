@@ -142,3 +142,31 @@ async function waitFor (cond: () => boolean, what: string): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve))
   }
 }
+
+t.test('without context takeover an idle connection holds no zlib stream', async (t) => {
+  await waitFor(() => liveZlibStreams() === 0, 'a clean start')
+  const lean = new PerMessageDeflate({ params: params({ serverNoContextTakeover: true, clientNoContextTakeover: true }), maxPayload: 1 << 20 })
+  const text = Buffer.from('abc'.repeat(1000))
+  for (let i = 0; i < 3; i++) {
+    const z = await deflate(lean, text)
+    t.ok(pmdInflateSync(z).equals(text), 'each message stands alone')
+    t.ok((await inflate(lean, z)).equals(text))
+    await waitFor(() => liveZlibStreams() === 0, 'released after the message')
+  }
+  // several queued messages reuse one stream (reset between them), then release it
+  const outs = await Promise.all([deflate(lean, text), deflate(lean, text), deflate(lean, text)])
+  t.ok(outs.every((o) => o.equals(outs[0])), 'identical output: each started from an empty window')
+  await waitFor(() => liveZlibStreams() === 0, 'released once idle')
+  lean.close()
+  const keep = new PerMessageDeflate({ params: params(), maxPayload: 1 << 20 })
+  await deflate(keep, text)
+  const peer = new PerMessageDeflate({ params: params(), maxPayload: 1 << 20 })
+  await inflate(keep, await deflate(peer, text))
+  peer.close()
+  t.ok(liveZlibStreams() >= 2, 'with context takeover the streams stay')
+  keep.close()
+})
+
+function pmdInflateSync (data: Buffer): Buffer {
+  return zlib.inflateRawSync(Buffer.concat([data, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: zlib.constants.Z_SYNC_FLUSH })
+}

@@ -145,3 +145,18 @@ t.test('a route can turn compression off, or change it, under a plugin that enab
   t.equal(mine[1].extensions, 'permessage-deflate; server_no_context_takeover')
   opt.close()
 })
+
+t.test('client_max_window_bits=8: a client compressing with zlib (which uses 9 bits for 8) is read', async (t) => {
+  const srv = await startServer({ perMessageDeflate: { threshold: 0, clientMaxWindowBits: 8 } })
+  t.teardown(() => srv.app.close())
+  const client = await rawConnect(srv.port, '/echo', 'permessage-deflate; client_max_window_bits')
+  t.equal(client.headers['sec-websocket-extensions'], 'permessage-deflate; client_max_window_bits=8')
+  const text = humanText(30_000)
+  client.send(frame(0x1, pmdCompress(text, { windowBits: 8 }), { rsv1: true }))
+  client.send(frame(0x1, pmdCompress(text, { windowBits: 8 }), { rsv1: true }))
+  const a = await client.frame(0)
+  const b = await client.frame(1)
+  t.equal(pmdInflate(a.payload).toString(), text)
+  t.ok(b.payload.length > 0)
+  client.socket.destroy()
+})

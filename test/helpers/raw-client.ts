@@ -48,22 +48,48 @@ export interface FrameSpec {
   length?: number
 }
 
-/** A client frame's bytes (§5.2): header, optional masking key, masked payload. */
+/** Masking keys come from a pool of random bytes, refilled when used up (randomBytes per frame is slow). */
+let pool = randomBytes(4096)
+let poolOffset = 0
+function randomMask (): Buffer {
+  if (poolOffset + 4 > pool.length) {
+    pool = randomBytes(4096)
+    poolOffset = 0
+  }
+  poolOffset += 4
+  return pool.subarray(poolOffset - 4, poolOffset)
+}
+
+/** A client frame's bytes (§5.2): header, optional masking key, masked payload, in one buffer. */
 export function encodeFrame (spec: FrameSpec): Buffer {
   const payload = typeof spec.payload === 'string' ? Buffer.from(spec.payload) : (spec.payload ?? Buffer.alloc(0))
-  const mask = spec.mask === undefined ? randomBytes(4) : spec.mask
+  const mask = spec.mask === undefined ? randomMask() : spec.mask
   const length = spec.length ?? payload.length
   const extra = length < 126 ? 0 : length < 0x10000 ? 2 : 8
-  const header = Buffer.alloc(2 + extra + (mask === null ? 0 : 4))
-  header[0] = ((spec.fin ?? true) ? 0x80 : 0) | (((spec.rsv ?? 0) & 7) << 4) | (spec.opcode & 0x0f)
-  header[1] = (mask === null ? 0 : 0x80) | (extra === 0 ? length : extra === 2 ? 126 : 127)
-  if (extra === 2) header.writeUInt16BE(length, 2)
-  if (extra === 8) header.writeBigUInt64BE(BigInt(length), 2)
-  if (mask === null) return Buffer.concat([header, payload])
-  mask.copy(header, 2 + extra)
-  const body = Buffer.allocUnsafe(payload.length)
-  for (let i = 0; i < payload.length; i++) body[i] = payload[i] ^ mask[i & 3]
-  return Buffer.concat([header, body])
+  const headerLength = 2 + extra + (mask === null ? 0 : 4)
+  const out = Buffer.allocUnsafe(headerLength + payload.length)
+  out[0] = ((spec.fin ?? true) ? 0x80 : 0) | (((spec.rsv ?? 0) & 7) << 4) | (spec.opcode & 0x0f)
+  out[1] = (mask === null ? 0 : 0x80) | (extra === 0 ? length : extra === 2 ? 126 : 127)
+  if (extra === 2) out.writeUInt16BE(length, 2)
+  if (extra === 8) out.writeBigUInt64BE(BigInt(length), 2)
+  if (mask === null) {
+    payload.copy(out, headerLength)
+    return out
+  }
+  mask.copy(out, 2 + extra)
+  // §5.3: octet i of the payload is XORed with octet i MOD 4 of the masking key
+  const m0 = mask[0]; const m1 = mask[1]; const m2 = mask[2]; const m3 = mask[3]
+  let i = 0
+  let o = headerLength
+  const n = payload.length
+  for (; i + 4 <= n; i += 4, o += 4) {
+    out[o] = payload[i] ^ m0
+    out[o + 1] = payload[i + 1] ^ m1
+    out[o + 2] = payload[i + 2] ^ m2
+    out[o + 3] = payload[i + 3] ^ m3
+  }
+  for (; i < n; i++, o++) out[o] = payload[i] ^ mask[i & 3]
+  return out
 }
 
 /** The body of a Close frame (§5.5.1): a 2-byte code then a UTF-8 reason. */

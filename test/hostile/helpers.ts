@@ -85,7 +85,16 @@ export function upgradeRequest (path: string, headers: Record<string, string> = 
 /** A raw TCP client: everything the server sends is collected in `received`. */
 export class RawClient {
   readonly socket: net.Socket
-  received = Buffer.alloc(0)
+  private chunks: Buffer[] = []
+  private joined: Buffer | null = Buffer.alloc(0)
+  /** every byte the server sent so far (joined lazily: appending stays linear) */
+  get received (): Buffer {
+    if (this.joined === null) this.joined = Buffer.concat(this.chunks)
+    return this.joined
+  }
+
+  /** how many bytes arrived (cheap: no join) */
+  receivedLength = 0
   ended = false
   closed = false
   /** the stream starts with an HTTP response head (false for tcpPair) */
@@ -95,7 +104,13 @@ export class RawClient {
   constructor (socket: net.Socket) {
     this.socket = socket
     socket.setNoDelay(true)
-    socket.on('data', (chunk: Buffer) => { this.received = Buffer.concat([this.received, chunk]); this.wake() })
+    socket.on('data', (chunk: Buffer) => {
+      if (this.joined !== null) this.chunks = [this.joined]
+      this.chunks.push(chunk)
+      this.joined = null
+      this.receivedLength += chunk.length
+      this.wake()
+    })
     socket.on('end', () => { this.ended = true; this.wake() })
     socket.on('close', () => { this.closed = true; this.wake() })
     socket.on('error', () => { /* resets are expected in these tests */ })

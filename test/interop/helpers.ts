@@ -1,6 +1,6 @@
 /**
- * The server of the interop tests: a Fastify app with the plugin, an echo route and a
- * subprotocol route (`protocols: ['a', 'b']`), on 127.0.0.1 port 0. Server-side sockets are
+ * The server of the interop tests: a Fastify app with the plugin, echo routes (one with
+ * permessage-deflate) and a subprotocol route (`protocols: ['a', 'b']`), on 127.0.0.1 port 0. Server-side sockets are
  * recorded, with a promise of their 'close' event, so tests can drive and observe both ends.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -56,6 +56,7 @@ export async function interopServer (): Promise<InteropServer> {
     ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(isBinary ? data : data.toString('utf8')))
   }
   app.ws('/echo', echo)
+  app.ws('/echo-deflate', { perMessageDeflate: true }, echo)
   app.ws('/proto', { protocols: ['a', 'b'] }, (ws) => {
     echo(ws)
     ws.send(`protocol:${ws.protocol}`)

@@ -3,16 +3,19 @@
  * WebSocket implementation written by others.
  *
  * Covered: text and binary echo at 0, 1, 125, 126, 127, 65535, 65536 bytes and 1 MiB (text with
- * 2-, 3- and 4-byte UTF-8 characters), a message sent by ws in fragments, ping from ws answered
+ * 2-, 3- and 4-byte UTF-8 characters), a message sent by ws in fragments, messages + ping + close
+ * sent back to back (with and without permessage-deflate: echoes and pong before the close echo), ping from ws answered
  * with the same payload, ping from the server answered by ws, subprotocol negotiation against a
- * route with `protocols: ['a', 'b']` (the first client-offered one the route speaks; none -> ws
- * refuses the connection since it asked for one), close codes and reasons both directions,
+ * route with `protocols: ['a', 'b']` (the first client-offered one the route speaks; none -> no
+ * Sec-WebSocket-Protocol in the 101, checked with the raw client, and ws refuses the connection
+ * since it asked for one), close codes and reasons both directions,
  * a server close without a code (1005 at ws), and app.close() giving ws a 1001.
  * Autobahn groups exercised here through a real client: 1.*, 2.*, 5.*, 7.*, 9.* (1 MiB).
  */
 import { once } from 'node:events'
 import t from 'tap'
 import { WebSocket as WsClient } from 'ws'
+import { RawWebSocket } from '../helpers/raw-client.js'
 import { deadline, interopServer, pattern, sizes, textOf } from './helpers.js'
 
 async function open (url: string, protocols?: string[]): Promise<WsClient> {
@@ -65,6 +68,26 @@ t.test('a message ws sends in fragments arrives as one message', async (t) => {
   client.close()
 })
 
+t.test('messages, a ping and a close sent back to back: echoes and pong first, then the close (with and without permessage-deflate)', async (t) => {
+  const server = await interopServer()
+  t.teardown(() => server.app.close())
+  for (const path of ['/echo', '/echo-deflate']) {
+    const client = new WsClient(`${server.url}${path}`, { perMessageDeflate: path === '/echo-deflate' ? { threshold: 0 } : false })
+    await deadline(once(client, 'open'), 'open')
+    t.equal(client.extensions, path === '/echo-deflate' ? 'permessage-deflate' : '', `${path}: extensions`)
+    const got: string[] = []
+    client.on('message', (data: Buffer) => got.push(`message ${data.length}`))
+    client.on('pong', (data: Buffer) => got.push(`pong ${data.toString()}`))
+    const c = closed(client)
+    client.send('x'.repeat(2000))
+    client.send(pattern(10))
+    client.ping('p')
+    client.close(1000)
+    t.same(await c, { code: 1000, reason: '' })
+    t.same(got, ['message 2000', 'message 10', 'pong p'], `${path}: nothing lost to the close that followed in the same read`)
+  }
+})
+
 t.test('ping from ws gets a pong with the same payload; ping from the server gets ws\'s pong', async (t) => {
   const server = await interopServer()
   t.teardown(() => server.app.close())
@@ -94,7 +117,11 @@ t.test('subprotocols: the first client-offered one that the route speaks', async
     t.equal((await first).data.toString(), `protocol:${expected}`, 'and so does the server-side socket')
     client.close()
   }
-  // no protocol in common: the 101 carries none, and ws, having asked for one, refuses
+  // no protocol in common: the 101 carries none (RFC 6455 §4.2.2: the server may select none) ...
+  const raw = await RawWebSocket.connect(Number(new URL(server.url).port), '/proto', { headers: { 'Sec-WebSocket-Protocol': 'c, d' } })
+  t.equal(raw.headers['sec-websocket-protocol'], undefined, 'no Sec-WebSocket-Protocol in the 101')
+  raw.destroy()
+  // ... and ws, having asked for one, refuses the connection
   const client = new WsClient(`${server.url}/proto`, ['c'])
   const [err] = await deadline(once(client, 'error'), 'ws error') as [Error]
   t.match(err.message, /subprotocol/i)
