@@ -16,7 +16,7 @@ import { type ExpiryReason, Liveness, type LivenessTarget } from './heartbeat.js
 import { type BufferedAmountPolicy, defaultMaxBufferedAmount, defaultMaxQueuedBytes, LimitDefaults } from './limits.js'
 // permessage-deflate (issue 4)
 import { isUtf8 } from 'node:buffer'
-import { checkCloseArguments } from '../protocol/protocol.js'
+import { checkCloseArguments, controlPayload } from '../protocol/protocol.js'
 import { Opcode } from '../protocol/constants.js'
 import { DeflateCloseCode, DeflateErrorCode, type DeflateParams } from '../protocol/permessage-deflate.js'
 import { PerMessageDeflate } from './deflate.js'
@@ -556,15 +556,17 @@ export class WebSocket extends EventEmitter {
 
   /** Send a Ping (payload at most 125 bytes). */
   ping (data?: string | Buffer | ArrayBuffer | ArrayBufferView): void {
+    const payload = controlPayload(data) // bad arguments throw whatever the state
     if (this.readyState !== ReadyState.Open || this.core.closing) return
-    this.core.ping(data)
+    this.core.ping(payload)
     if (!this.dispatching) this.flush()
   }
 
   /** Send an unsolicited Pong (payload at most 125 bytes). */
   pong (data?: string | Buffer | ArrayBuffer | ArrayBufferView): void {
+    const payload = controlPayload(data) // bad arguments throw whatever the state
     if (this.readyState !== ReadyState.Open || this.core.closing) return
-    this.core.pong(data)
+    this.core.pong(payload)
     if (!this.dispatching) this.flush()
   }
 

@@ -38,6 +38,13 @@ export class WebSocketUsageError extends Error {
   }
 }
 
+/** A bad argument to the API: a RangeError or TypeError that also carries a stable `code`. */
+export function argumentError (kind: 'range' | 'type', code: string, message: string): (RangeError | TypeError) & { code: string } {
+  const error = (kind === 'range' ? new RangeError(message) : new TypeError(message)) as (RangeError | TypeError) & { code: string }
+  error.code = code
+  return error
+}
+
 /** Stable error codes of peer violations (close code in the comment). */
 export const ErrorCode = {
   UnmaskedFrame: 'WS_ERR_UNMASKED_FRAME', // 1002
@@ -49,13 +56,11 @@ export const ErrorCode = {
   UnexpectedContinuation: 'WS_ERR_UNEXPECTED_CONTINUATION', // 1002
   ExpectedContinuation: 'WS_ERR_EXPECTED_CONTINUATION', // 1002
   LengthTooLarge: 'WS_ERR_LENGTH_MSB_SET', // 1002
-  NonMinimalLength: 'WS_ERR_NON_MINIMAL_LENGTH', // not enforced (RFC says MUST for senders only)
   InvalidUtf8: 'WS_ERR_INVALID_UTF8', // 1007
   MessageTooBig: 'WS_ERR_MESSAGE_TOO_BIG', // 1009
   TooManyFragments: 'WS_ERR_TOO_MANY_FRAGMENTS', // 1009
   InvalidCloseCode: 'WS_ERR_INVALID_CLOSE_CODE', // 1002
   InvalidClosePayload: 'WS_ERR_INVALID_CLOSE_PAYLOAD', // 1002 (1-byte close payload)
-  InvalidCloseReason: 'WS_ERR_INVALID_CLOSE_REASON', // 1007
-  DataAfterClose: 'WS_ERR_DATA_AFTER_CLOSE' // ignored, never reaches the wire
+  InvalidCloseReason: 'WS_ERR_INVALID_CLOSE_REASON' // 1007
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]

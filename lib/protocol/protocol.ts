@@ -11,7 +11,7 @@
  * one Close frame with the right code plus one `fail` event.
  */
 import { CloseCode, Defaults, isValidCloseCode, MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, Opcode } from './constants.js'
-import { ProtocolError, WebSocketUsageError } from './errors.js'
+import { argumentError, ProtocolError, WebSocketUsageError } from './errors.js'
 import { decodeClosePayload, encodeClosePayload } from './frame.js'
 import { FrameParser, type ParserSink } from './parser.js'
 import { FrameWriter } from './writer.js'
@@ -57,14 +57,14 @@ export function toBuffer (data: Exclude<Payload, string>): Buffer {
   if (Buffer.isBuffer(data)) return data
   if (data instanceof ArrayBuffer) return Buffer.from(data)
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-  throw new TypeError('data must be a string, Buffer, ArrayBuffer, typed array or DataView')
+  throw argumentError('type', 'FST_ERR_WS_INVALID_DATA', 'data must be a string, Buffer, ArrayBuffer, typed array or DataView')
 }
 
-function controlPayload (data: Payload | undefined): Buffer {
+export function controlPayload (data: Payload | undefined): Buffer {
   if (data === undefined) return EMPTY
   const buf = typeof data === 'string' ? Buffer.from(data) : toBuffer(data)
   // §5.5: "All control frames MUST have a payload length of 125 bytes or less"
-  if (buf.length > MAX_CONTROL_PAYLOAD) throw new RangeError('control frame payload must be at most 125 bytes')
+  if (buf.length > MAX_CONTROL_PAYLOAD) throw argumentError('range', 'FST_ERR_WS_CONTROL_PAYLOAD_TOO_LONG', 'control frame payload must be at most 125 bytes')
   return buf
 }
 
@@ -72,20 +72,20 @@ function controlPayload (data: Payload | undefined): Buffer {
 export function checkCloseArguments (code: number | undefined, reason: string | Buffer | undefined): void {
   if (code === undefined) {
     if (reason !== undefined && reason.length > 0) {
-      throw new WebSocketUsageError('FST_ERR_WS_CLOSE_REASON_WITHOUT_CODE', 'a close reason needs a close code')
+      throw argumentError('type', 'FST_ERR_WS_CLOSE_REASON_WITHOUT_CODE', 'a close reason needs a close code')
     }
     return
   }
   if (typeof code !== 'number' || !Number.isInteger(code) || !isValidCloseCode(code)) {
-    throw new WebSocketUsageError('FST_ERR_WS_INVALID_CLOSE_CODE', `invalid close code: ${String(code)}`)
+    throw argumentError('range', 'FST_ERR_WS_INVALID_CLOSE_CODE', `invalid close code: ${String(code)}`)
   }
   if (reason !== undefined) {
     if (typeof reason !== 'string' && !Buffer.isBuffer(reason)) {
-      throw new TypeError('close reason must be a string or Buffer')
+      throw argumentError('type', 'FST_ERR_WS_INVALID_CLOSE_REASON', 'close reason must be a string or Buffer')
     }
     const bytes = typeof reason === 'string' ? Buffer.byteLength(reason) : reason.length
     if (bytes > MAX_CLOSE_REASON) {
-      throw new WebSocketUsageError('FST_ERR_WS_CLOSE_REASON_TOO_LONG', `close reason is ${bytes} bytes, at most ${MAX_CLOSE_REASON} allowed`)
+      throw argumentError('range', 'FST_ERR_WS_CLOSE_REASON_TOO_LONG', `close reason is ${bytes} bytes, at most ${MAX_CLOSE_REASON} allowed`)
     }
   }
 }
