@@ -81,7 +81,27 @@ function isPlainObject (value: object): boolean {
   return proto === Object.prototype || proto === null
 }
 
-export class WebSocket extends EventEmitter {
+/** Events of a WebSocket and their listener arguments. */
+export interface WebSocketEvents {
+  /** a message: text arrives as a Buffer of valid UTF-8 with isBinary false */
+  message: [data: Buffer, isBinary: boolean]
+  /** once, after the transport closed; 1005 = no code in the peer's Close, 1006 = no closing handshake */
+  close: [code: number, reason: Buffer, wasClean: boolean]
+  ping: [data: Buffer]
+  pong: [data: Buffer]
+  /** bufferedAmount fell back under the high-water mark after send() returned false */
+  drain: []
+  /** a protocol violation by the peer (only emitted when listened to; 'close' follows) */
+  error: [error: Error]
+  /** bufferedAmountPolicy 'drop': a message was not queued */
+  dropped: [size: number, error: Error]
+  /** the socket reported an error (reset, broken pipe); 'close' follows */
+  transportError: [error: Error]
+  newListener: [event: string | symbol, listener: (...args: any[]) => void]
+  removeListener: [event: string | symbol, listener: (...args: any[]) => void]
+}
+
+export class WebSocket extends EventEmitter<WebSocketEvents> {
   static readonly CONNECTING = ReadyState.Connecting
   static readonly OPEN = ReadyState.Open
   static readonly CLOSING = ReadyState.Closing
@@ -417,7 +437,7 @@ export class WebSocket extends EventEmitter {
 
   private safeEmit (event: string, ...args: unknown[]): void {
     try {
-      this.emit(event, ...args)
+      (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args)
     } catch (err) {
       this.listenerError(err)
     }
