@@ -15,3 +15,4 @@ export { ProtocolError, HandshakeError, WebSocketUsageError, ErrorCode } from '.
 export { WebSocketProtocol, ReadyState, type ProtocolEvent, type ProtocolOptions } from './protocol/protocol.js'
 export { setZlibConcurrency, type PerMessageDeflateOptions } from './connection/deflate.js'
 export type { BufferedAmountPolicy } from './connection/limits.js'
+export { broadcast, PreparedMessage, type BroadcastOptions } from './connection/broadcast.js'

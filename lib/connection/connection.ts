@@ -17,6 +17,7 @@ import { type BufferedAmountPolicy, defaultMaxBufferedAmount, defaultMaxQueuedBy
 // permessage-deflate (issue 4)
 import { isUtf8 } from 'node:buffer'
 import { checkCloseArguments, controlPayload } from '../protocol/protocol.js'
+import type { PreparedMessage } from './broadcast.js'
 import { Opcode } from '../protocol/constants.js'
 import { DeflateCloseCode, DeflateErrorCode, type DeflateParams } from '../protocol/permessage-deflate.js'
 import { PerMessageDeflate } from './deflate.js'
@@ -477,6 +478,29 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (cb !== undefined) (this.callbacks ??= []).push(cb)
     if (!this.dispatching) this.flush()
     return this.sendResult()
+  }
+
+  /**
+   * Write a message framed once for many sockets (see broadcast()). The same bytes go to every
+   * socket, in order with what this socket already queued. Returns true when the message was
+   * queued on this socket (false: not open, or refused by maxBufferedAmount).
+   */
+  sendPrepared (message: PreparedMessage, cb?: SendCallback): boolean {
+    if (this.core.closing || this.readyState !== ReadyState.Open) {
+      if (cb !== undefined) queueMicrotask(() => cb(new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket is not open')))
+      return false
+    }
+    // a compressing socket, or one with messages still being compressed, sends its own copy
+    if (this.deflate !== null && (this.outbox.length > 0 || message.payload.length >= this.deflateThreshold)) {
+      this.send(message.payload, cb)
+      return this.readyState === ReadyState.Open && !this.core.closing
+    }
+    if (!this.admit(message.frame, cb)) return false
+    if (this.core.pendingOutput > 0) this.flush()
+    this.socket.write(message.frame, cb)
+    this.liveness.sawMessage = true
+    this.sendResult()
+    return true
   }
 
   /** send()'s answer: false while backed up, and then a 'drain' is owed (issue 5). */

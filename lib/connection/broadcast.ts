@@ -1,0 +1,67 @@
+/**
+ * Broadcast: frame a message once and write the same bytes to every socket.
+ *
+ * A server's frames are unmasked (RFC 6455 §5.1: "A server MUST NOT mask any frames that it
+ * sends to the client"), so one encoded frame is valid on every connection. Each socket still
+ * applies its own rules: a socket that is not open is skipped, its maxBufferedAmount policy
+ * applies, and a socket that negotiated permessage-deflate compresses its own copy when the
+ * message reaches its threshold (its compression context is its own).
+ */
+import { Opcode } from '../protocol/constants.js'
+import { encodeHeader, headerSize } from '../protocol/frame.js'
+import { toBuffer } from '../protocol/protocol.js'
+import type { WebSocket } from './connection.js'
+
+/** A message framed once, ready to be written to many sockets. */
+export class PreparedMessage {
+  /** the whole frame: header and payload */
+  readonly frame: Buffer
+  /** the payload, as given (a string for text) */
+  readonly payload: string | Buffer
+  readonly binary: boolean
+
+  constructor (data: string | Buffer | ArrayBuffer | ArrayBufferView) {
+    const binary = typeof data !== 'string'
+    const bytes = binary ? toBuffer(data) : Buffer.from(data, 'utf8')
+    const frame = Buffer.allocUnsafe(headerSize(bytes.length, false) + bytes.length)
+    const offset = encodeHeader(frame, 0, { fin: true, rsv: 0, opcode: binary ? Opcode.Binary : Opcode.Text, payloadLength: bytes.length })
+    bytes.copy(frame, offset)
+    this.frame = frame
+    this.payload = binary ? bytes : data
+    this.binary = binary
+  }
+}
+
+function isPlainObject (value: object): boolean {
+  if (Array.isArray(value)) return true
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+export interface BroadcastOptions {
+  /** a socket not to send to (typically the sender) */
+  except?: WebSocket
+}
+
+/**
+ * Send one message to many sockets, framing it once: a string as text, bytes as binary, a plain
+ * object or array as JSON text (serialized once with JSON.stringify). Returns how many sockets
+ * accepted it.
+ */
+export function broadcast (
+  sockets: Iterable<WebSocket>,
+  data: string | Buffer | ArrayBuffer | ArrayBufferView | object | PreparedMessage,
+  options: BroadcastOptions = {}
+): number {
+  let message: PreparedMessage
+  if (data instanceof PreparedMessage) message = data
+  else if (typeof data === 'string' || Buffer.isBuffer(data) || data instanceof ArrayBuffer || ArrayBuffer.isView(data)) message = new PreparedMessage(data)
+  else if (data !== null && typeof data === 'object' && isPlainObject(data)) message = new PreparedMessage(JSON.stringify(data))
+  else throw new TypeError('broadcast() takes a string, Buffer, ArrayBuffer, typed array, DataView, or a plain object/array (sent as JSON)')
+  let accepted = 0
+  for (const socket of sockets) {
+    if (socket === options.except) continue
+    if (socket.sendPrepared(message)) accepted++
+  }
+  return accepted
+}
