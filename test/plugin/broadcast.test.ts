@@ -5,7 +5,7 @@ import { WebSocket as WsClient } from 'ws'
 import websocket, { broadcast, PreparedMessage, type WebSocket } from '../../lib/index.js'
 import { decodeHeader } from '../../lib/protocol/frame.js'
 
-async function server (t: Tap.Test) {
+async function server (t: { teardown: (fn: () => unknown) => void }) {
   const app = Fastify()
   await app.register(websocket)
   app.ws('/plain', () => {})
