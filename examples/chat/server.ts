@@ -2,7 +2,7 @@
 // in two browser tabs. HOST / PORT from the environment (default 127.0.0.1:3000).
 import { readFileSync } from 'node:fs'
 import Fastify, { type FastifyInstance } from 'fastify'
-import websocket, { type WebSocket } from '../../lib/index.js'
+import websocket, { broadcast, type WebSocket } from '../../lib/index.js'
 
 type ClientMessage =
   | { type: 'join', room: string, name: string }
@@ -35,8 +35,9 @@ export async function buildChat (): Promise<FastifyInstance> {
 
   const rooms = new Map<string, Map<WebSocket, string>>()
   const members = (room: string): string[] => [...(rooms.get(room)?.values() ?? [])].sort()
+  // framed once, the same bytes written to every member
   const toRoom = (room: string, message: object): void => {
-    for (const peer of rooms.get(room)?.keys() ?? []) peer.send(message)
+    broadcast(rooms.get(room)?.keys() ?? [], message)
   }
 
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page))
