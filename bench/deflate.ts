@@ -104,9 +104,13 @@ async function main (): Promise<void> {
   const clients = Number(process.argv[3] ?? 50)
   const self = fileURLToPath(import.meta.url)
   const rows: string[] = []
-  for (const size of [1024, 16 * 1024]) {
-    for (const kind of ['fastify-rfc6455', 'ws'] as Kind[]) {
-      const child = fork(self, ['serve', kind], { execArgv: ['--import', 'tsx'] })
+  // BENCH_SIZES=1024,16384 / BENCH_KINDS=ws / BENCH_SERVER_ARGS='--cpu-prof' narrow or profile a run
+  const sizes = (process.env.BENCH_SIZES ?? '1024,16384').split(',').map(Number)
+  const kinds = (process.env.BENCH_KINDS ?? 'fastify-rfc6455,ws').split(',') as Kind[]
+  const serverArgs = (process.env.BENCH_SERVER_ARGS ?? '').split(' ').filter((a) => a !== '')
+  for (const size of sizes) {
+    for (const kind of kinds) {
+      const child = fork(self, ['serve', kind], { execArgv: ['--import', 'tsx', ...serverArgs] })
       const { port } = await new Promise<{ port: number }>((resolve) => child.once('message', (m) => resolve(m as { port: number })))
       await load(port, size, 1, 10) // warm up
       await request(child, 'reset')

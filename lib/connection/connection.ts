@@ -810,7 +810,11 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * an earlier message is still being compressed. Returns false when it can go straight out.
    */
   private queueCompressed (payload: string | Buffer, cb: SendCallback | undefined): boolean {
-    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+    // a string of n UTF-16 units is at least n UTF-8 bytes: counting the bytes (a pass over the
+    // string before encoding it) is only needed when the units alone are under the threshold
+    const size = typeof payload === 'string'
+      ? (payload.length >= this.deflateThreshold ? payload.length : Buffer.byteLength(payload))
+      : payload.length
     const compress = size >= this.deflateThreshold
     if (!compress && this.outbox.length === 0) return false
     const data = typeof payload === 'string' ? Buffer.from(payload) : payload

@@ -9,6 +9,9 @@
  *   chunk that crosses the limit closes the inflater, so at most maxPayload bytes are kept (plus
  *   the one zlib output chunk in flight) whatever the compressed input claims (zip bomb).
  * - close() releases both zlib handles at once, whatever is in flight.
+ * - CPU: one zlib call (one libuv thread-pool round trip) per message and direction when the
+ *   output fits the stream's output buffer; listeners are attached once per zlib stream, so a
+ *   message allocates no closures here (see Direction).
  * - Memory: nothing until the first compressed message; then with context takeover an inflater
  *   (2^windowBits window + ~7 KiB) and a deflater (2^(windowBits+2) + 2^(memLevel+9) bytes),
  *   each with a 16 KiB output buffer, stay for the connection's life. Without context takeover
@@ -87,27 +90,19 @@ export function resolveDeflateOptions (value: boolean | PerMessageDeflateOptions
 
 let zlibConcurrency = 10
 let running = 0
-const waiting: Array<() => void> = []
+/** directions waiting for a slot, in order */
+const waiting: Direction[] = []
 
 /** At most `n` zlib jobs (inflate or deflate of one message) run at once in this process. */
 export function setZlibConcurrency (n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new RangeError('zlib concurrency must be a positive integer')
   zlibConcurrency = n
-  while (running < zlibConcurrency && waiting.length > 0) { running++; (waiting.shift() as () => void)() }
-}
-
-function acquire (start: () => void): void {
-  if (running < zlibConcurrency) {
-    running++
-    start()
-  } else {
-    waiting.push(start)
-  }
+  while (running < zlibConcurrency && waiting.length > 0) { running++; (waiting.shift() as Direction).start() }
 }
 
 function release (): void {
   const next = waiting.shift()
-  if (next !== undefined) next() // the slot passes straight on
+  if (next !== undefined) next.start() // the slot passes straight on
   else running--
 }
 
@@ -121,11 +116,21 @@ export function zlibJobs (): { running: number, waiting: number } {
   return { running, waiting: waiting.length }
 }
 
+function onStreamClose (): void {
+  liveStreams--
+}
+
 // ---- one connection ----
 
 /** RFC 7692 §7.2.1: the sync-flush marker a sender removes and §7.2.2 a receiver appends. */
 const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff])
 const EMPTY: Buffer = Buffer.alloc(0)
+/**
+ * Compressed payloads up to this size are copied once with the trailer appended, so inflating
+ * a message is one zlib call (one thread-pool round trip) instead of two; larger ones are
+ * written as they are, then the trailer.
+ */
+const COPY_WITH_TRAILER = 64 * 1024
 
 export type DeflateCallback = (error: Error | null, data: Buffer) => void
 
@@ -145,11 +150,94 @@ function closedError (): Error {
   return new Error('permessage-deflate context closed')
 }
 
+function invalidData (err: Error): ProtocolError {
+  return new ProtocolError(DeflateErrorCode.InvalidCompressedData, DeflateCloseCode[DeflateErrorCode.InvalidCompressedData],
+    `invalid compressed data: ${err.message}`)
+}
+
+/**
+ * One direction of one connection: its queue, its zlib stream and the job in flight.
+ *
+ * Cost per message (what made this slower than `ws` before): each zlib call is a round trip
+ * through libuv's thread pool (queue the work, wake a worker thread, wake the event loop
+ * when done), which costs more CPU than compressing a small message. Writing the payload, then
+ * the trailer, then a flush was three round trips to inflate and two to deflate. Here the
+ * stream is created with `flush: Z_SYNC_FLUSH`, so one write (with the trailer appended on
+ * the way in) inflates or deflates a whole message in one round trip. The stream's listeners
+ * are attached once when it is created, not per message.
+ */
 class Direction {
   readonly jobs: Job[] = []
-  busy = false
-  /** finishes the job in flight (idempotent); set while one runs */
-  abort: ((error: Error) => void) | null = null
+  /** the job in flight (holds a concurrency slot) */
+  current: Job | null = null
+  /** waiting in `waiting` for a slot */
+  queued = false
+  stream: zlib.InflateRaw | zlib.DeflateRaw | null = null
+  /** the stream's write callback (made once per stream, not per message) */
+  afterWrite: (err?: Error | null) => void = noop
+  chunks: Buffer[] = []
+  total = 0
+  /** stream.bytesWritten when the job started, and the bytes written for it */
+  before = 0
+  written = 0
+
+  constructor (readonly owner: PerMessageDeflate, readonly inbound: boolean) {}
+
+  /** Ask for a slot for the next job unless one runs or waits. */
+  schedule (): void {
+    if (this.current !== null || this.queued || this.jobs.length === 0 || this.owner.closed) return
+    if (running < zlibConcurrency) {
+      running++
+      this.start()
+    } else {
+      this.queued = true
+      waiting.push(this)
+    }
+  }
+
+  /** Called with a slot: run the next job, or hand the slot on. */
+  start (): void {
+    this.queued = false
+    const job = this.jobs.shift()
+    if (job === undefined || this.owner.closed) {
+      release()
+      if (job !== undefined) job.cb(closedError(), EMPTY)
+      return
+    }
+    this.current = job
+    this.chunks = []
+    this.total = 0
+    if (this.inbound) this.owner.runInflate(this, job)
+    else this.owner.runDeflate(this, job)
+  }
+
+  /** Finish the job in flight (idempotent); `out` is the result when error is null. */
+  finish (error: Error | null, out: Buffer): void {
+    const job = this.current
+    if (job === null) return
+    this.current = null
+    this.chunks = []
+    release()
+    job.cb(error, error === null ? out : EMPTY)
+    this.schedule()
+  }
+
+  /** Output so far as one buffer. */
+  output (): Buffer {
+    const chunks = this.chunks
+    return chunks.length === 0 ? EMPTY : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.total)
+  }
+
+  /** Release the stream (listeners off, errors ignored from now on). */
+  drop (): void {
+    const stream = this.stream
+    this.stream = null
+    if (stream !== null) {
+      stream.removeAllListeners('data')
+      stream.on('error', noop)
+      stream.close()
+    }
+  }
 }
 
 export class PerMessageDeflate {
@@ -157,11 +245,10 @@ export class PerMessageDeflate {
   private readonly maxPayload: number
   private readonly level: number
   private readonly memLevel: number
-  private inflater: zlib.InflateRaw | null = null
-  private deflater: zlib.DeflateRaw | null = null
-  private readonly inbound = new Direction()
-  private readonly outbound = new Direction()
-  private closed = false
+  private readonly inbound: Direction
+  private readonly outbound: Direction
+  /** @internal */
+  closed = false
   /** bytes zlib produced for the last inbound message, counted up to the stop (for tests) */
   lastInflateOutput = 0
 
@@ -170,11 +257,13 @@ export class PerMessageDeflate {
     this.maxPayload = config.maxPayload
     this.level = config.level ?? zlib.constants.Z_DEFAULT_COMPRESSION
     this.memLevel = config.memLevel ?? 8
+    this.inbound = new Direction(this, true)
+    this.outbound = new Direction(this, false)
   }
 
   /** Jobs queued or running, both directions. */
   get pending (): number {
-    return this.inbound.jobs.length + this.outbound.jobs.length + (this.inbound.busy ? 1 : 0) + (this.outbound.busy ? 1 : 0)
+    return this.inbound.jobs.length + this.outbound.jobs.length + (this.inbound.current !== null ? 1 : 0) + (this.outbound.current !== null ? 1 : 0)
   }
 
   /** Inflate one message payload (RSV1 set). Errors are ProtocolErrors with their close code. */
@@ -192,12 +281,11 @@ export class PerMessageDeflate {
     if (this.closed) return
     this.closed = true
     for (const dir of [this.inbound, this.outbound]) {
-      if (dir.abort !== null) dir.abort(closedError())
+      dir.finish(closedError(), EMPTY)
       const jobs = dir.jobs.splice(0)
       for (const job of jobs) job.cb(closedError(), EMPTY)
+      dir.drop()
     }
-    this.dropInflater()
-    this.dropDeflater()
   }
 
   private enqueue (dir: Direction, job: Job): void {
@@ -206,182 +294,138 @@ export class PerMessageDeflate {
       return
     }
     dir.jobs.push(job)
-    if (!dir.busy) this.next(dir)
+    dir.schedule()
   }
 
-  private next (dir: Direction): void {
-    const job = dir.jobs.shift()
-    if (job === undefined || this.closed) return
-    dir.busy = true
-    acquire(() => {
-      if (this.closed) {
-        release()
-        dir.busy = false
-        job.cb(closedError(), EMPTY)
-        return
-      }
-      if (dir === this.inbound) this.runInflate(job)
-      else this.runDeflate(job)
-    })
-  }
-
-  private finishJob (dir: Direction): void {
-    dir.busy = false
-    dir.abort = null
-    release()
-  }
-
-  private createInflater (): zlib.InflateRaw {
+  private createInflater (dir: Direction): zlib.InflateRaw {
     // a client that negotiated 8 bits may still compress with 9 (zlib's raw minimum): a larger
     // inflate window reads any smaller one
-    const inflater = zlib.createInflateRaw({ windowBits: Math.max(9, this.params.clientMaxWindowBits) })
+    const inflater = zlib.createInflateRaw({
+      windowBits: Math.max(9, this.params.clientMaxWindowBits),
+      flush: zlib.constants.Z_SYNC_FLUSH
+    })
     liveStreams++
-    inflater.once('close', () => { liveStreams-- })
+    inflater.once('close', onStreamClose)
+    inflater.on('data', (chunk: Buffer) => {
+      if (dir.stream !== inflater || dir.current === null) return
+      this.lastInflateOutput += chunk.length
+      dir.total += chunk.length
+      if (dir.total > this.maxPayload) {
+        // the zip bomb stops here: the inflater is closed before it produces another chunk
+        dir.chunks = []
+        dir.drop()
+        dir.finish(new ProtocolError(DeflateErrorCode.MessageTooBig, DeflateCloseCode[DeflateErrorCode.MessageTooBig],
+          `inflated message exceeds maxPayload (${this.maxPayload} bytes)`), EMPTY)
+        return
+      }
+      dir.chunks.push(chunk)
+    })
+    inflater.on('error', (err: Error) => {
+      if (dir.stream !== inflater) return
+      dir.drop()
+      dir.finish(invalidData(err), EMPTY)
+    })
+    dir.afterWrite = (err) => this.afterInflate(dir, inflater, err)
     return inflater
   }
 
-  private createDeflater (): zlib.DeflateRaw {
+  private createDeflater (dir: Direction): zlib.DeflateRaw {
     const deflater = zlib.createDeflateRaw({
       windowBits: this.params.serverMaxWindowBits,
       level: this.level,
-      memLevel: this.memLevel
+      memLevel: this.memLevel,
+      // §7.2.1: every message ends flushed to a byte boundary (an empty stored block)
+      flush: zlib.constants.Z_SYNC_FLUSH
     })
     liveStreams++
-    deflater.once('close', () => { liveStreams-- })
+    deflater.once('close', onStreamClose)
+    deflater.on('data', (chunk: Buffer) => {
+      if (dir.stream !== deflater || dir.current === null) return
+      dir.chunks.push(chunk)
+      dir.total += chunk.length
+    })
+    deflater.on('error', (err: Error) => {
+      if (dir.stream !== deflater) return
+      dir.drop()
+      dir.finish(err, EMPTY)
+    })
+    dir.afterWrite = (err) => this.afterDeflate(dir, deflater, err)
     return deflater
   }
 
-  private dropInflater (): void {
-    const inflater = this.inflater
-    this.inflater = null
-    if (inflater !== null) {
-      inflater.removeAllListeners('data')
-      inflater.on('error', noop)
-      inflater.close()
-    }
-  }
-
-  private dropDeflater (): void {
-    const deflater = this.deflater
-    this.deflater = null
-    if (deflater !== null) {
-      deflater.removeAllListeners('data')
-      deflater.on('error', noop)
-      deflater.close()
-    }
-  }
-
-  private runInflate (job: Job): void {
-    const dir = this.inbound
-    const inflater = this.inflater ??= this.createInflater()
-    const chunks: Buffer[] = []
-    let total = 0
-    let done = false
-    const finish = (error: Error | null): void => {
-      if (done) return
-      done = true
-      inflater.removeListener('data', onData)
-      inflater.removeListener('error', onError)
-      inflater.removeListener('end', onEnd)
-      this.finishJob(dir)
-      let out: Buffer = EMPTY
-      if (error === null) {
-        out = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total)
-        // RFC 7692 §7.1.1.2: with client_no_context_takeover the client starts each message
-        // with an empty window, so nothing needs keeping: the inflater is released while idle
-        // (reset instead when the next message already waits)
-        if (this.params.clientNoContextTakeover && this.inflater === inflater) {
-          if (dir.jobs.length === 0) this.dropInflater()
-          else inflater.reset()
-        }
-      } else if (this.inflater === inflater) {
-        this.dropInflater()
-      }
-      chunks.length = 0
-      job.cb(error, out)
-      if (!this.closed) this.next(dir)
-    }
+  /** @internal */
+  runInflate (dir: Direction, job: Job): void {
     this.lastInflateOutput = 0
-    const onData = (chunk: Buffer): void => {
-      this.lastInflateOutput += chunk.length
-      if (done) return
-      total += chunk.length
-      if (total > this.maxPayload) {
-        // the zip bomb stops here: the inflater is closed before it produces another chunk
-        chunks.length = 0
-        finish(new ProtocolError(DeflateErrorCode.MessageTooBig, DeflateCloseCode[DeflateErrorCode.MessageTooBig],
-          `inflated message exceeds maxPayload (${this.maxPayload} bytes)`))
-        return
-      }
-      chunks.push(chunk)
-    }
-    const onError = (err: Error): void => {
-      finish(new ProtocolError(DeflateErrorCode.InvalidCompressedData, DeflateCloseCode[DeflateErrorCode.InvalidCompressedData],
-        `invalid compressed data: ${err.message}`))
-    }
-    // a message ending in a DEFLATE block with BFINAL set ends the zlib stream: the next message
-    // starts a new one (RFC 7692 §7.2.3.4 allows such blocks)
-    const onEnd = (): void => {
-      if (this.inflater === inflater) this.inflater = null
-      finish(null)
-      inflater.on('error', noop)
-      inflater.close()
-    }
-    dir.abort = finish
-    inflater.on('data', onData)
-    inflater.once('error', onError)
-    inflater.once('end', onEnd)
+    const inflater = (dir.stream ??= this.createInflater(dir)) as zlib.InflateRaw
+    dir.before = inflater.bytesWritten
     // RFC 7692 §7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload
     // of the message. Decompress the resulting data using DEFLATE."
-    inflater.write(job.data)
-    inflater.write(TRAILER)
-    inflater.flush(() => finish(null))
+    const data = job.data
+    if (data.length <= COPY_WITH_TRAILER) {
+      const input = Buffer.allocUnsafe(data.length + 4)
+      data.copy(input, 0)
+      TRAILER.copy(input, data.length)
+      dir.written = input.length
+      inflater.write(input, dir.afterWrite)
+    } else {
+      dir.written = data.length + 4
+      inflater.write(data)
+      inflater.write(TRAILER, dir.afterWrite)
+    }
   }
 
-  private runDeflate (job: Job): void {
-    const dir = this.outbound
-    const deflater = this.deflater ??= this.createDeflater()
-    const chunks: Buffer[] = []
-    let total = 0
-    let done = false
-    const finish = (error: Error | null): void => {
-      if (done) return
-      done = true
-      deflater.removeListener('data', onData)
-      deflater.removeListener('error', onError)
-      this.finishJob(dir)
-      let out: Buffer = EMPTY
-      if (error === null) {
-        out = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total)
-        // RFC 7692 §7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end."
-        if (out.length >= 4 && out[out.length - 4] === 0 && out[out.length - 3] === 0 && out[out.length - 2] === 0xff && out[out.length - 1] === 0xff) {
-          out = out.subarray(0, out.length - 4)
-        }
-        // §7.1.1.1: with server_no_context_takeover, the server "MUST start compressing each new
-        // message with an empty LZ77 sliding window": a fresh deflater per message, released
-        // while idle (reset instead when the next message already waits)
-        if (this.params.serverNoContextTakeover && this.deflater === deflater) {
-          if (dir.jobs.length === 0) this.dropDeflater()
-          else deflater.reset()
-        }
-      } else if (this.deflater === deflater) {
-        this.dropDeflater()
-      }
-      chunks.length = 0
-      job.cb(error, out)
-      if (!this.closed) this.next(dir)
+  /** The write was inflated: all its output has been emitted. */
+  private afterInflate (dir: Direction, inflater: zlib.InflateRaw, err: Error | null | undefined): void {
+    if (dir.stream !== inflater || dir.current === null) return
+    if (err != null) {
+      dir.drop()
+      dir.finish(invalidData(err), EMPTY)
+      return
     }
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk)
-      total += chunk.length
+    const out = dir.output()
+    if (inflater.bytesWritten - dir.before < dir.written) {
+      // a message ending in a DEFLATE block with BFINAL set ends the zlib stream (the input
+      // after it, at least the trailer, is left unread): the next message starts a new one
+      // (RFC 7692 §7.2.3.4 allows such blocks)
+      dir.drop()
+    } else if (this.params.clientNoContextTakeover) {
+      // RFC 7692 §7.1.1.2: with client_no_context_takeover the client starts each message
+      // with an empty window, so nothing needs keeping: the inflater is released while idle
+      // (reset instead when the next message already waits)
+      if (dir.jobs.length === 0) dir.drop()
+      else inflater.reset()
     }
-    const onError = (err: Error): void => finish(err)
-    dir.abort = finish
-    deflater.on('data', onData)
-    deflater.once('error', onError)
-    deflater.write(job.data)
-    // §7.2.1: compress "using DEFLATE" and flush to a byte boundary (an empty stored block)
-    deflater.flush(zlib.constants.Z_SYNC_FLUSH, () => finish(null))
+    dir.finish(null, out)
+  }
+
+  /** @internal */
+  runDeflate (dir: Direction, job: Job): void {
+    const deflater = (dir.stream ??= this.createDeflater(dir)) as zlib.DeflateRaw
+    // §7.2.1: compress "using DEFLATE"; the stream's flush mode (Z_SYNC_FLUSH) ends the output
+    // on a byte boundary with 0x00 0x00 0xff 0xff
+    deflater.write(job.data, dir.afterWrite)
+  }
+
+  private afterDeflate (dir: Direction, deflater: zlib.DeflateRaw, err: Error | null | undefined): void {
+    if (dir.stream !== deflater || dir.current === null) return
+    if (err != null) {
+      dir.drop()
+      dir.finish(err, EMPTY)
+      return
+    }
+    let out = dir.output()
+    // RFC 7692 §7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end."
+    if (out.length >= 4 && out[out.length - 4] === 0 && out[out.length - 3] === 0 && out[out.length - 2] === 0xff && out[out.length - 1] === 0xff) {
+      out = out.subarray(0, out.length - 4)
+    }
+    // §7.1.1.1: with server_no_context_takeover, the server "MUST start compressing each new
+    // message with an empty LZ77 sliding window": a fresh deflater per message, released
+    // while idle (reset instead when the next message already waits)
+    if (this.params.serverNoContextTakeover) {
+      if (dir.jobs.length === 0) dir.drop()
+      else deflater.reset()
+    }
+    dir.finish(null, out)
   }
 }
 
