@@ -11,6 +11,7 @@ import { Opcode } from '../protocol/constants.js'
 import { encodeHeader, headerSize } from '../protocol/frame.js'
 import { toBuffer } from '../protocol/protocol.js'
 import type { WebSocket } from './connection.js'
+import { payloadKind } from './payload.js'
 
 /** A message framed once, ready to be written to many sockets. */
 export class PreparedMessage {
@@ -32,12 +33,6 @@ export class PreparedMessage {
   }
 }
 
-function isPlainObject (value: object): boolean {
-  if (Array.isArray(value)) return true
-  const proto = Object.getPrototypeOf(value)
-  return proto === Object.prototype || proto === null
-}
-
 export interface BroadcastOptions {
   /** a socket not to send to (typically the sender) */
   except?: WebSocket
@@ -55,9 +50,8 @@ export function broadcast (
 ): number {
   let message: PreparedMessage
   if (data instanceof PreparedMessage) message = data
-  else if (typeof data === 'string' || Buffer.isBuffer(data) || data instanceof ArrayBuffer || ArrayBuffer.isView(data)) message = new PreparedMessage(data)
-  else if (data !== null && typeof data === 'object' && isPlainObject(data)) message = new PreparedMessage(JSON.stringify(data))
-  else throw new TypeError('broadcast() takes a string, Buffer, ArrayBuffer, typed array, DataView, or a plain object/array (sent as JSON)')
+  else if (payloadKind(data, 'broadcast') === 'json') message = new PreparedMessage(JSON.stringify(data))
+  else message = new PreparedMessage(data as string | Buffer | ArrayBuffer | ArrayBufferView)
   let accepted = 0
   for (const socket of sockets) {
     if (socket === options.except) continue

@@ -18,6 +18,7 @@ import { type BufferedAmountPolicy, defaultMaxBufferedAmount, defaultMaxQueuedBy
 import { isUtf8 } from 'node:buffer'
 import { checkCloseArguments, controlPayload } from '../protocol/protocol.js'
 import type { PreparedMessage } from './broadcast.js'
+import { payloadKind } from './payload.js'
 import { Opcode } from '../protocol/constants.js'
 import { DeflateCloseCode, DeflateErrorCode, type DeflateParams } from '../protocol/permessage-deflate.js'
 import { PerMessageDeflate } from './deflate.js'
@@ -75,12 +76,6 @@ interface QueuedMessage { data: Buffer, binary: boolean, value: unknown }
 
 export type SendCallback = (error?: Error | null) => void
 
-
-function isPlainObject (value: object): boolean {
-  if (Array.isArray(value)) return true
-  const proto = Object.getPrototypeOf(value)
-  return proto === Object.prototype || proto === null
-}
 
 /** Events of a WebSocket and their listener arguments. */
 export interface WebSocketEvents {
@@ -460,11 +455,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * message was not sent (not open) or the socket is backed up (wait for 'drain').
    */
   send (data: unknown, cb?: SendCallback): boolean {
-    let kind: 'text' | 'binary' | 'json'
-    if (typeof data === 'string') kind = 'text'
-    else if (data !== null && typeof data === 'object' && (Buffer.isBuffer(data) || data instanceof ArrayBuffer || ArrayBuffer.isView(data))) kind = 'binary'
-    else if (data !== null && typeof data === 'object' && isPlainObject(data)) kind = 'json'
-    else throw new TypeError('send() takes a string, Buffer, ArrayBuffer, typed array, DataView, or a plain object/array (sent as JSON)')
+    const kind = payloadKind(data, 'send')
     if (this.core.closing || this.readyState !== ReadyState.Open) {
       if (cb !== undefined) queueMicrotask(() => cb(new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket is not open')))
       return false
