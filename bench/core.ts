@@ -22,8 +22,8 @@ const READ = 64 * 1024
 const CASES = [
   { name: '32 B text', size: 32, binary: false, messages: 200_000 },
   { name: '1 KiB binary', size: 1024, binary: true, messages: 100_000 },
-  { name: '64 KiB binary', size: 64 * 1024, binary: true, messages: 4000 },
-  { name: '1 MiB binary', size: 1024 * 1024, binary: true, messages: 300 }
+  { name: '64 KiB binary', size: 64 * 1024, binary: true, messages: 8000 },
+  { name: '1 MiB binary', size: 1024 * 1024, binary: true, messages: 600 }
 ]
 
 /** The byte stream of `messages` frames cut into reads of at most 64 KiB. */

@@ -2,6 +2,7 @@
  * Starting server processes pinned to their own core, and talking to them over IPC.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { existsSync, rmSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { ServerKind, ServerReply, ServerRequest } from './protocol.js'
@@ -34,10 +35,39 @@ export function pinSelf (): boolean {
   }
 }
 
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const BUILD_DIR = resolve(ROOT, 'bench/results/build')
+
+/**
+ * Compile a copy of lib/ with the project's build (tsc, tsconfig.build.json) and return the
+ * URL of its index.js. The plugin is measured as users run it: compiled JavaScript. Under tsx
+ * every arrow function gets its `name` redefined (esbuild keepNames), which puts a 256-byte
+ * property dictionary on each per-connection closure and inflates memory per connection.
+ */
+export function buildLib (srcDir: string, name: string): string {
+  const outDir = resolve(BUILD_DIR, name)
+  rmSync(outDir, { recursive: true, force: true })
+  const tsc = resolve(ROOT, 'node_modules/typescript/bin/tsc')
+  const entry = resolve(outDir, 'lib/index.js')
+  try {
+    execFileSync(process.execPath, [tsc, '-p', resolve(srcDir, 'tsconfig.build.json'), '--outDir', outDir, '--declaration', 'false', '--sourceMap', 'false'], { stdio: 'inherit' })
+  } catch (err) {
+    // type errors still emit JavaScript; only a missing output is fatal
+    if (!existsSync(entry)) throw err
+    console.warn(`bench: ${name} compiled with type errors (see above); measuring the emitted JavaScript`)
+  }
+  return pathToFileURL(entry).href
+}
+
+let ourLib: string | undefined
 let baseLib: string | undefined
-/** Where the `ours-base` server loads the plugin from (a directory holding lib/index.ts). */
-export function setBaseLib (dir: string): void {
-  baseLib = pathToFileURL(resolve(dir, 'lib/index.ts')).href
+/** Where the `ours` server loads the plugin from (a URL; default: lib/ through tsx). */
+export function setOurLib (url: string): void {
+  ourLib = url
+}
+/** Where the `ours-base` server loads the plugin from (a URL). */
+export function setBaseLib (url: string): void {
+  baseLib = url
 }
 
 export class ServerProcess {
@@ -55,8 +85,10 @@ export class ServerProcess {
     if (kind === 'ws-nobu') env.WS_NO_BUFFER_UTIL = '1'
     else delete env.WS_NO_BUFFER_UTIL
     if (kind === 'ours-base') {
-      if (baseLib === undefined) throw new Error('the ours-base server needs --base=<dir holding lib/index.ts>')
+      if (baseLib === undefined) throw new Error('the ours-base server needs --base=<dir>')
       env.BENCH_LIB = baseLib
+    } else if ((kind === 'ours' || kind === 'ours-bare') && ourLib !== undefined) {
+      env.BENCH_LIB = ourLib
     } else delete env.BENCH_LIB
     const [command, args] = hasTaskset()
       ? ['taskset', ['-c', SERVER_CORE, process.execPath, ...nodeArgs]]

@@ -1,7 +1,8 @@
 /**
  * `npm run bench` (full) or `npm run bench -- --quick` (about a minute).
  * Options: --only=echo-32B,handshake-50  --servers=ours,ws  --rounds=N  --seconds=S  --idle=N
- *          --base=<dir>  also run the plugin from <dir>/lib/index.ts (before/after comparisons)
+ *          --base=<dir>  also run the plugin from <dir> (before/after comparisons)
+ *          --tsx         run the plugin's TypeScript through tsx instead of compiling it first
  *          --heap-snapshot=<prefix>  write a heap snapshot of each server holding the idle connections
  *          --cpu-prof=ours (write a V8 CPU profile of that server to bench/results/prof/)
  *
@@ -11,9 +12,10 @@
  */
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import os from 'node:os'
-import { fileURLToPath } from 'node:url'
+import { resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { closeAll, connectMany, countDeliveries, handshakeLoop, startEcho } from './load/client.js'
-import { cpuSeconds, cpuShare, hasTaskset, pinSelf, ServerProcess, setBaseLib } from './harness.js'
+import { buildLib, cpuSeconds, cpuShare, hasTaskset, pinSelf, ServerProcess, setBaseLib, setOurLib } from './harness.js'
 import type { ServerKind } from './protocol.js'
 
 const args = process.argv.slice(2)
@@ -33,16 +35,24 @@ const nodeFlags = option('node-flags')
 
 const ALL_SERVERS: ServerKind[] = ['ours', 'ws', 'ws-nobu', 'fastify-websocket', 'raw']
 const servers = (option('servers')?.split(',') as ServerKind[] | undefined) ?? ALL_SERVERS
+// the plugin runs compiled by the project's build, as users run it (see buildLib); --tsx runs
+// the TypeScript sources through tsx instead (quicker to iterate, more memory per connection)
+const viaTsx = args.includes('--tsx')
+if (!viaTsx && (servers.includes('ours') || servers.includes('ours-bare'))) setOurLib(buildLib(fileURLToPath(new URL('..', import.meta.url)), 'current'))
 const base = option('base')
 if (base !== undefined) {
-  // --base=<dir>: also run the plugin loaded from <dir>/lib (a snapshot before a change)
-  setBaseLib(base)
+  // --base=<dir>: also run the plugin from <dir> (a copy of the repository, or of its lib/ with
+  // tsconfig.json and tsconfig.build.json, from before a change)
+  setBaseLib(viaTsx
+    ? pathToFileURL(resolve(base, 'lib/index.ts')).href
+    : buildLib(base, 'base'))
   if (!servers.includes('ours-base')) servers.splice(1, 0, 'ours-base')
 }
 const REFERENCE: ServerKind = 'ws'
 const LABEL: Record<ServerKind, string> = {
   ours: 'fastify-rfc6455',
   'ours-base': 'fastify-rfc6455 (--base)',
+  'ours-bare': 'fastify-rfc6455 WebSocket on plain http (no Fastify)',
   ws: 'ws + bufferutil',
   'ws-nobu': 'ws (no bufferutil)',
   'fastify-websocket': '@fastify/websocket',
@@ -331,6 +341,7 @@ const header = [
   '',
   `- date: ${started.toISOString()}`,
   `- machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`,
+  `- plugin ${viaTsx ? 'run from its TypeScript sources through tsx' : 'compiled with tsc (tsconfig.build.json), as users run it'}`,
   `- node ${process.version}; ws ${version('ws')}, bufferutil ${version('bufferutil')}, fastify ${version('fastify')}, @fastify/websocket ${version('@fastify/websocket')}`,
   `- ${rounds} round(s) of ${measureMs / 1000} s per server and scenario, servers interleaved per round; ` +
     `server pinned to core 1, load generator to core 0 (${pinned ? 'taskset' : 'not pinned'})`,

@@ -20,6 +20,10 @@ interface BenchServer {
 
 const MAX_PAYLOAD = 64 * 1024 * 1024
 
+// tsx turns source maps on; every socket error (a client's reset) would then map its stack
+// through them, a cost of the bench harness that no server has in production
+process.setSourceMapsEnabled(false)
+
 /** Upgrades go through Fastify's router and an onRequest hook, like a real app's auth check. */
 function onRequestHook (request: { headers: Record<string, unknown> }, _reply: unknown, done: (err?: Error) => void): void {
   if (request.headers['x-deny'] !== undefined) done(new Error('denied'))
@@ -49,6 +53,33 @@ async function startOurs (): Promise<BenchServer> {
     broadcast: typeof broadcast === 'function'
       ? (data) => broadcast.call(app, data)
       : (data) => { for (const ws of connections) ws.send(data) }
+  }
+}
+
+/**
+ * The plugin's WebSocket class on a plain Node http server's 'upgrade' event, no Fastify (like a
+ * standalone ws server; not in the default set: --servers=ours-bare).
+ */
+async function startOursBare (): Promise<BenchServer> {
+  const libEntry = process.env.BENCH_LIB ?? '../../lib/index.js'
+  const { WebSocket } = await import(libEntry) as typeof import('../../lib/index.js')
+  const http = await import('node:http')
+  const sockets = new Set<InstanceType<typeof WebSocket>>()
+  const server = http.createServer()
+  server.on('upgrade', (req, socket: net.Socket, head: Buffer) => {
+    const accept = createHash('sha1').update(String(req.headers['sec-websocket-key']) + GUID).digest('base64')
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`)
+    const ws = new WebSocket(socket, { maxPayload: MAX_PAYLOAD })
+    sockets.add(ws)
+    ws.on('close', () => sockets.delete(ws))
+    ws.on('message', (data, isBinary) => { ws.send(isBinary ? data : data.toString('utf8')) })
+    ws.receive(head)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connections: () => sockets.size,
+    broadcast: (data) => { for (const ws of sockets) ws.send(data) }
   }
 }
 
@@ -201,6 +232,7 @@ async function startRaw (): Promise<BenchServer> {
 const starters: Record<ServerKind, () => Promise<BenchServer>> = {
   ours: startOurs,
   'ours-base': startOurs,
+  'ours-bare': startOursBare,
   ws: startWs,
   'ws-nobu': startWs,
   'fastify-websocket': startFastifyWebsocket,

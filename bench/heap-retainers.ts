@@ -1,3 +1,8 @@
+/**
+ * Who keeps an object alive: prints the retainer tree (up to `depth` levels, 6 retainers each)
+ * of the first object named `constructor` in a .heapsnapshot.
+ * Usage: npx tsx bench/heap-retainers.ts <file.heapsnapshot> <constructor> [depth=6]
+ */
 import { readFileSync } from 'node:fs'
 const [file, target, depthArg = '6'] = process.argv.slice(2)
 const snap = JSON.parse(readFileSync(file, 'utf8'))
