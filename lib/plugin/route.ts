@@ -143,13 +143,18 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     // ---- the connection ----
     const log = request.log
     const route = request.routeOptions.url ?? request.url
+    const hooks = collectHooks(this)
+    // Memory: the closures below live as long as the connection. They reach the request only
+    // through `held`, set when something needs it later (an errorHandler, onClose hooks, JSON
+    // messages), so an idle connection does not keep its request, reply and HTTP response alive.
+    const held = json || options.errorHandler !== undefined || (hooks !== undefined && hooks.onClose.length > 0) ? request : undefined
     let ws: WebSocket | undefined
     const onHandlerError = (err: unknown): void => {
       log.error({ err }, 'websocket handler threw')
       if (ws === undefined) return
       if (options.errorHandler !== undefined) {
         try {
-          options.errorHandler.call(this, err, ws, request)
+          options.errorHandler.call(this, err, ws, held!)
         } catch (handlerErr) {
           log.error({ err: handlerErr }, 'websocket errorHandler threw')
         }
@@ -182,7 +187,6 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     })
     const socketRef = ws
     const opened = Date.now()
-    const hooks = collectHooks(this)
     addConnection(state, route, ws)
     ws.once('close', (code: number, reason: Buffer, wasClean: boolean) => {
       deleteConnection(state, route, socketRef)
@@ -191,7 +195,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
       if (hooks === undefined) return
       const info = { code, reason: reason.toString(), wasClean, durationMs }
       for (const hook of hooks.onClose) {
-        try { hook.call(this, socketRef, request, info) } catch (err) { log.error({ err }, 'websocket onClose hook threw') }
+        try { hook.call(this, socketRef, held!, info) } catch (err) { log.error({ err }, 'websocket onClose hook threw') }
       }
     })
     log.debug({ route, protocol }, 'websocket open')
