@@ -97,6 +97,17 @@ export interface WebSocketEvents {
   removeListener: [event: string | symbol, listener: (...args: any[]) => void]
 }
 
+const kWebSocket = Symbol('fastify-rfc6455.websocket')
+type OwnedSocket = Duplex & { [kWebSocket]: WebSocket }
+
+// Shared listeners (`this` is the emitter); bracket access reaches the private handlers.
+function socketOnData (this: Duplex, chunk: Buffer): void { (this as OwnedSocket)[kWebSocket]['onData'](chunk) }
+function socketOnEnd (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onEnd']() }
+function socketOnClose (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onTransportClose']() }
+function socketOnError (this: Duplex, err: Error): void { (this as OwnedSocket)[kWebSocket]['onSocketError'](err) }
+function socketOnDrain (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onDrain']() }
+function selfOnNewListener (this: WebSocket, event: string | symbol): void { this['onNewListener'](event) }
+
 export class WebSocket extends EventEmitter<WebSocketEvents> {
   static readonly CONNECTING = ReadyState.Connecting
   static readonly OPEN = ReadyState.Open
@@ -199,12 +210,15 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       // RFC 7692 §6: RSV1 marks a compressed message only once the extension is negotiated
       allowRsv1: this.deflate !== null
     })
-    this.on('newListener', this.onNewListener)
-    socket.on('data', this.onData)
-    socket.on('end', this.onEnd)
-    socket.on('close', this.onTransportClose)
-    socket.on('error', this.onSocketError)
-    socket.on('drain', this.onDrain)
+    // Memory: listeners are shared module-level functions that find this WebSocket through the
+    // socket, not six closures per connection.
+    ;(socket as OwnedSocket)[kWebSocket] = this
+    this.on('newListener', selfOnNewListener)
+    socket.on('data', socketOnData)
+    socket.on('end', socketOnEnd)
+    socket.on('close', socketOnClose)
+    socket.on('error', socketOnError)
+    socket.on('drain', socketOnDrain)
     const s = socket as Duplex & { setNoDelay?: (v: boolean) => void }
     if (typeof s.setNoDelay === 'function') s.setNoDelay(true)
     this.liveness.start()
@@ -228,7 +242,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   // ---- inbound ----
 
-  private readonly onData = (chunk: Buffer): void => {
+  private onData (chunk: Buffer): void {
     this.liveness.sawBytes = true
     this.dispatching = true
     try {
@@ -338,7 +352,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     return item
   }
 
-  private readonly onNewListener = (event: string | symbol): void => {
+  private onNewListener (event: string | symbol): void {
     if (event === 'message' && this.queue.length > 0) this.scheduleQueueFlush()
   }
 
@@ -677,23 +691,23 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.closeTimer.unref()
   }
 
-  private readonly onDrain = (): void => {
+  private onDrain (): void {
     this.relieveOutputPressure()
     if (this.owedDrain) this.checkDrain()
     else this.safeEmit('drain')
   }
 
-  private readonly onEnd = (): void => {
+  private onEnd (): void {
     this.core.receiveEnd()
     this.dispatch(this.core.takeEvents())
   }
 
-  private readonly onSocketError = (err: Error): void => {
+  private onSocketError (err: Error): void {
     // peer misbehaviour (reset, broken pipe) is not an application error: 'close' tells it
     this.emit('transportError', err)
   }
 
-  private readonly onTransportClose = (): void => {
+  private onTransportClose (): void {
     this.transportClosed = true
     this.liveness.stop()
     this.releaseDrainWaiters()
@@ -704,7 +718,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.core.receiveEnd()
     this.core.takeEvents()
     this.core.takeOutput()
-    this.socket.removeListener('data', this.onData)
+    this.socket.removeListener('data', socketOnData)
     this.releaseDeflate()
     if (this.iteratorWake !== null) {
       const wake = this.iteratorWake
