@@ -108,6 +108,15 @@ function socketOnError (this: Duplex, err: Error): void { (this as OwnedSocket)[
 function socketOnDrain (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onDrain']() }
 function selfOnNewListener (this: WebSocket, event: string | symbol): void { this['onNewListener'](event) }
 
+/** What the shared liveness clock calls, without a closure per connection. */
+class LivenessLink implements LivenessTarget {
+  private readonly ws: WebSocket
+  constructor (ws: WebSocket) { this.ws = ws }
+  heartbeatPing (): void { this.ws['heartbeatPing']() }
+  expire (reason: ExpiryReason): void { this.ws['expire'](reason) }
+  get inMessage (): boolean { return this.ws['core'].inMessage }
+}
+
 export class WebSocket extends EventEmitter<WebSocketEvents> {
   static readonly CONNECTING = ReadyState.Connecting
   static readonly OPEN = ReadyState.Open
@@ -188,13 +197,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.maxQueuedBytes = options.maxQueuedBytes ?? defaultMaxQueuedBytes(options.maxPayload ?? Defaults.maxPayload)
     this.maxBufferedAmount = options.maxBufferedAmount ?? defaultMaxBufferedAmount(options.maxPayload ?? Defaults.maxPayload)
     this.bufferedAmountPolicy = options.bufferedAmountPolicy ?? LimitDefaults.bufferedAmountPolicy
-    const core = (): WebSocketProtocol => this.core
-    const target: LivenessTarget = {
-      heartbeatPing: () => this.heartbeatPing(),
-      expire: (reason) => this.expire(reason),
-      get inMessage () { return core().inMessage }
-    }
-    this.liveness = new Liveness(target, {
+    this.liveness = new Liveness(new LivenessLink(this), {
       heartbeatInterval: options.heartbeatInterval ?? LimitDefaults.heartbeatInterval,
       idleTimeout: options.idleTimeout ?? LimitDefaults.idleTimeout,
       maxLifetime: options.maxLifetime ?? LimitDefaults.maxLifetime,
