@@ -188,7 +188,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     const socketRef = ws
     const opened = Date.now()
     addConnection(state, route, ws)
-    ws.once('close', (code: number, reason: Buffer, wasClean: boolean) => {
+    ws.on('close', (code: number, reason: Buffer, wasClean: boolean) => { // 'close' fires once: no once() wrapper
       deleteConnection(state, route, socketRef)
       const durationMs = Date.now() - opened
       log.info({ code, wasClean, durationMs, error: socketRef.failure?.code }, 'websocket closed')
