@@ -34,7 +34,8 @@ async function startOurs (): Promise<BenchServer> {
   const { default: Fastify } = await import('fastify')
   // BENCH_LIB: another copy of lib/ (e.g. a snapshot before a change) for a side-by-side run
   const libEntry = process.env.BENCH_LIB ?? '../../lib/index.js'
-  const { default: websocket } = await import(libEntry) as typeof import('../../lib/index.js')
+  const lib = await import(libEntry) as typeof import('../../lib/index.js')
+  const websocket = lib.default
   const app = Fastify({ logger: false })
   await app.register(websocket, { maxPayload: MAX_PAYLOAD })
   app.addHook('onRequest', onRequestHook)
@@ -46,12 +47,14 @@ async function startOurs (): Promise<BenchServer> {
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address() as net.AddressInfo
   const connections = app.websocketConnections
-  const broadcast = (app as unknown as { websocketBroadcast?: (data: Buffer) => void }).websocketBroadcast
+  // broadcast(): framed once, the same bytes written to every socket (a copy of lib/ from before
+  // the API existed falls back to a send() loop)
+  const broadcast = (lib as { broadcast?: (sockets: Iterable<unknown>, data: Buffer) => number }).broadcast
   return {
     port: address.port,
     connections: () => connections.size,
     broadcast: typeof broadcast === 'function'
-      ? (data) => broadcast.call(app, data)
+      ? (data) => { broadcast(connections, data) }
       : (data) => { for (const ws of connections) ws.send(data) }
   }
 }
