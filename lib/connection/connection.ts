@@ -19,9 +19,9 @@ import { isUtf8 } from 'node:buffer'
 import { checkCloseArguments, controlPayload } from '../protocol/protocol.js'
 import type { PreparedMessage } from './broadcast.js'
 import { payloadKind } from './payload.js'
-import { Opcode } from '../protocol/constants.js'
 import { DeflateCloseCode, DeflateErrorCode, type DeflateParams } from '../protocol/permessage-deflate.js'
 import { PerMessageDeflate } from './deflate.js'
+import { CompressionOutbox } from './outbox.js'
 
 export { ReadyState }
 
@@ -68,7 +68,6 @@ export interface WebSocketOptions {
 }
 
 /** An outbound message waiting behind a compression (permessage-deflate keeps send order). */
-interface Outgoing { opcode: typeof Opcode.Text | typeof Opcode.Binary, data: Buffer, compress: boolean, cb: SendCallback | undefined }
 
 export type MessageData = string | Buffer
 
@@ -130,18 +129,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   readonly extensions: string
   // ---- permessage-deflate (issue 4) ----
   private readonly deflate: PerMessageDeflate | null
-  private readonly deflateThreshold: number
   /** an inbound message is being inflated: later events wait in `held`, in order */
   private inflating = false
   private held: ProtocolEvent[] = []
   private heldBytes = 0
   private pausedForInflate = false
-  /** outbound messages behind a compression in flight, in send order */
-  private outbox: Outgoing[] = []
-  private outboxBytes = 0
-  private compressing = false
-  /** close() called while the outbox was not empty: the Close frame follows the last message */
-  private pendingClose: { code: number | undefined, reason: string | Buffer | undefined } | null = null
+  /** outbound messages waiting for zlib, in send order (permessage-deflate negotiated only) */
+  private readonly outbox: CompressionOutbox | null
   private readonly socket: Duplex
   private readonly core: WebSocketProtocol
   private readonly closeTimeout: number
@@ -191,7 +185,14 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.extensions = options.extensions ?? ''
     const pmd = options.perMessageDeflate ?? null
     this.deflate = pmd === null ? null : new PerMessageDeflate({ params: pmd.params, maxPayload: options.maxPayload ?? Defaults.maxPayload, level: pmd.level, memLevel: pmd.memLevel })
-    this.deflateThreshold = pmd?.threshold ?? 1024
+    this.outbox = this.deflate === null
+      ? null
+      : new CompressionOutbox(this.deflate, pmd?.threshold ?? 1024, {
+        sendRaw: (opcode, data, compressed) => this.core.sendRaw(opcode, data, { compressed }),
+        close: (code, reason) => this.core.close(code, reason),
+        addCallback: (cb) => { (this.callbacks ??= []).push(cb) },
+        flush: () => { if (!this.dispatching) this.flush() }
+      })
     this.closeTimeout = options.closeTimeout ?? Defaults.closeTimeout
     this.maxQueuedMessages = options.maxQueuedMessages ?? LimitDefaults.maxQueuedMessages
     this.maxQueuedBytes = options.maxQueuedBytes ?? defaultMaxQueuedBytes(options.maxPayload ?? Defaults.maxPayload)
@@ -234,13 +235,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   get readyState (): ReadyState {
     if (this.emittedClose || this.transportClosed) return ReadyState.Closed
-    if (this.pendingClose !== null) return ReadyState.Closing
+    if (this.outbox !== null && this.outbox.closeDeferred) return ReadyState.Closing
     return this.core.readyState === ReadyState.Closed ? ReadyState.Closing : this.core.readyState
   }
 
   /** Bytes accepted by send() and not yet handed to the operating system. */
   get bufferedAmount (): number {
-    return this.core.pendingOutput + (this.socket.writableLength ?? 0) + this.outboxBytes
+    return this.core.pendingOutput + (this.socket.writableLength ?? 0) + (this.outbox === null ? 0 : this.outbox.bytes)
   }
 
   // ---- inbound ----
@@ -479,7 +480,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     }
     const payload: string | Buffer = kind === 'text' ? data as string : kind === 'binary' ? toBuffer(data as ArrayBuffer) : this.serialize(data)
     if (!this.admit(payload, cb)) return false
-    if (this.deflate !== null && this.queueCompressed(payload, cb)) return this.sendResult()
+    if (this.outbox !== null && this.outbox.offer(payload, cb)) {
+      this.liveness.sawMessage = true
+      return this.sendResult()
+    }
     if (typeof payload === 'string') this.core.sendText(payload)
     else this.core.sendBinary(payload)
     this.liveness.sawMessage = true
@@ -499,7 +503,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       return false
     }
     // a compressing socket, or one with messages still being compressed, sends its own copy
-    if (this.deflate !== null && (this.outbox.length > 0 || message.payload.length >= this.deflateThreshold)) {
+    if (this.outbox !== null && this.outbox.takes(message.payload.length)) {
       this.send(message.payload, cb)
       return this.readyState === ReadyState.Open && !this.core.closing
     }
@@ -628,10 +632,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * `closeTimeout` ms the socket is destroyed.
    */
   close (code?: number, reason?: string | Buffer): void {
-    if (this.outbox.length > 0 && !this.core.closing && !this.transportClosed) {
+    if (this.outbox !== null && this.outbox.length > 0 && !this.core.closing && !this.transportClosed) {
       // permessage-deflate: messages sent before close() are still being compressed
       checkCloseArguments(code, reason)
-      this.pendingClose ??= { code, reason }
+      this.outbox.deferClose(code, reason)
       if (this.closeTimer === null) this.startCloseTimer()
       return
     }
@@ -811,67 +815,6 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   /** zlib state goes as soon as the transport is closed and no inflate is in flight. */
   private releaseDeflate (): void {
     if (this.deflate !== null && !this.inflating) this.deflate.close()
-  }
-
-  /**
-   * Route a message through the outbox when it is compressed (at or over the threshold) or when
-   * an earlier message is still being compressed. Returns false when it can go straight out.
-   */
-  private queueCompressed (payload: string | Buffer, cb: SendCallback | undefined): boolean {
-    // a string of n UTF-16 units is at least n UTF-8 bytes: counting the bytes (a pass over the
-    // string before encoding it) is only needed when the units alone are under the threshold
-    const size = typeof payload === 'string'
-      ? (payload.length >= this.deflateThreshold ? payload.length : Buffer.byteLength(payload))
-      : payload.length
-    const compress = size >= this.deflateThreshold
-    if (!compress && this.outbox.length === 0) return false
-    const data = typeof payload === 'string' ? Buffer.from(payload) : payload
-    this.outbox.push({ opcode: typeof payload === 'string' ? Opcode.Text : Opcode.Binary, data, compress, cb })
-    this.outboxBytes += data.length
-    this.liveness.sawMessage = true
-    if (!this.compressing) this.pumpOutbox()
-    return true
-  }
-
-  private pumpOutbox (): void {
-    const deflate = this.deflate as PerMessageDeflate
-    while (this.outbox.length > 0) {
-      const item = this.outbox[0]
-      if (item.compress) {
-        this.compressing = true
-        deflate.compress(item.data, (error, out) => {
-          this.compressing = false
-          this.outbox.shift()
-          this.outboxBytes -= item.data.length
-          // RFC 7692 §6.1: RSV1 on the first (here: only) frame of a compressed message
-          this.sendOutgoing(item, error === null ? out : null)
-          this.pumpOutbox()
-          if (!this.dispatching) this.flush()
-        })
-        return
-      }
-      this.outbox.shift()
-      this.outboxBytes -= item.data.length
-      this.sendOutgoing(item, item.data)
-    }
-    if (this.pendingClose !== null) {
-      const { code, reason } = this.pendingClose
-      this.pendingClose = null
-      this.core.close(code, reason)
-    }
-    if (!this.dispatching) this.flush()
-  }
-
-  private sendOutgoing (item: Outgoing, data: Buffer | null): void {
-    try {
-      if (data === null) throw new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket closed before the message was compressed')
-      this.core.sendRaw(item.opcode, data, { compressed: item.compress })
-    } catch (err) {
-      const cb = item.cb
-      if (cb !== undefined) queueMicrotask(() => cb(err as Error))
-      return
-    }
-    if (item.cb !== undefined) (this.callbacks ??= []).push(item.cb)
   }
 
   /**

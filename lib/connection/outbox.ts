@@ -1,0 +1,120 @@
+/**
+ * Outbound permessage-deflate (RFC 7692): the messages of one connection that must wait for
+ * zlib, kept in send order. A message at or over the threshold is compressed; a message under
+ * it still waits here while an earlier one is being compressed, so nothing overtakes. A close()
+ * called meanwhile is sent after the last queued message.
+ */
+import { Opcode } from '../protocol/constants.js'
+import { WebSocketUsageError } from '../protocol/errors.js'
+import type { PerMessageDeflate } from './deflate.js'
+
+type SendCallback = (error?: Error | null) => void
+
+interface Outgoing { opcode: typeof Opcode.Text | typeof Opcode.Binary, data: Buffer, compress: boolean, cb: SendCallback | undefined }
+
+/** What the outbox needs from its connection. */
+export interface OutboxHost {
+  /** queue an encoded message (RSV1 when compressed); may throw when the connection is closing */
+  sendRaw (opcode: typeof Opcode.Text | typeof Opcode.Binary, data: Buffer, compressed: boolean): void
+  /** the deferred close(), once the last queued message is out */
+  close (code: number | undefined, reason: string | Buffer | undefined): void
+  /** a send() callback to call once the bytes are written */
+  addCallback (cb: SendCallback): void
+  /** write what the core queued (unless the connection is dispatching and will do it) */
+  flush (): void
+}
+
+export class CompressionOutbox {
+  private readonly deflate: PerMessageDeflate
+  private readonly threshold: number
+  private readonly host: OutboxHost
+  private items: Outgoing[] = []
+  private compressing = false
+  /** close() called while messages were queued: the Close frame follows the last of them */
+  private deferredClose: { code: number | undefined, reason: string | Buffer | undefined } | null = null
+  /** bytes queued here (part of bufferedAmount) */
+  bytes = 0
+
+  constructor (deflate: PerMessageDeflate, threshold: number, host: OutboxHost) {
+    this.deflate = deflate
+    this.threshold = threshold
+    this.host = host
+  }
+
+  get length (): number {
+    return this.items.length
+  }
+
+  get closeDeferred (): boolean {
+    return this.deferredClose !== null
+  }
+
+  /** True when a message of `size` bytes must go through the outbox rather than straight out. */
+  takes (size: number): boolean {
+    return size >= this.threshold || this.items.length > 0
+  }
+
+  /**
+   * Route a message through the outbox when it is compressed (at or over the threshold) or when
+   * an earlier message is still being compressed. Returns false when it can go straight out.
+   */
+  offer (payload: string | Buffer, cb: SendCallback | undefined): boolean {
+    // a string of n UTF-16 units is at least n UTF-8 bytes: counting the bytes (a pass over the
+    // string before encoding it) is only needed when the units alone are under the threshold
+    const size = typeof payload === 'string'
+      ? (payload.length >= this.threshold ? payload.length : Buffer.byteLength(payload))
+      : payload.length
+    const compress = size >= this.threshold
+    if (!compress && this.items.length === 0) return false
+    const data = typeof payload === 'string' ? Buffer.from(payload) : payload
+    this.items.push({ opcode: typeof payload === 'string' ? Opcode.Text : Opcode.Binary, data, compress, cb })
+    this.bytes += data.length
+    if (!this.compressing) this.pump()
+    return true
+  }
+
+  /** Remember a close() to send after the queued messages (the first one wins). */
+  deferClose (code: number | undefined, reason: string | Buffer | undefined): void {
+    this.deferredClose ??= { code, reason }
+  }
+
+  private pump (): void {
+    while (this.items.length > 0) {
+      const item = this.items[0]
+      if (item.compress) {
+        this.compressing = true
+        this.deflate.compress(item.data, (error, out) => {
+          this.compressing = false
+          this.items.shift()
+          this.bytes -= item.data.length
+          // RFC 7692 §6.1: RSV1 on the first (here: only) frame of a compressed message
+          this.send(item, error === null ? out : null)
+          this.pump()
+          this.host.flush()
+        })
+        return
+      }
+      this.items.shift()
+      this.bytes -= item.data.length
+      this.send(item, item.data)
+    }
+    if (this.deferredClose !== null) {
+      const { code, reason } = this.deferredClose
+      this.deferredClose = null
+      this.host.close(code, reason)
+    }
+    this.host.flush()
+  }
+
+  private send (item: Outgoing, data: Buffer | null): void {
+    try {
+      if (data === null) throw new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket closed before the message was compressed')
+      this.host.sendRaw(item.opcode, data, item.compress)
+    } catch (err) {
+      const cb = item.cb
+      if (cb !== undefined) queueMicrotask(() => cb(err as Error))
+      return
+    }
+    if (item.cb !== undefined) this.host.addCallback(item.cb)
+  }
+}
