@@ -19,82 +19,16 @@ import { isUtf8 } from 'node:buffer'
 import { checkCloseArguments, controlPayload } from '../protocol/protocol.js'
 import type { PreparedMessage } from './broadcast.js'
 import { payloadKind } from './payload.js'
-import { DeflateCloseCode, DeflateErrorCode, type DeflateParams } from '../protocol/permessage-deflate.js'
+import { DeflateCloseCode, DeflateErrorCode } from '../protocol/permessage-deflate.js'
 import { PerMessageDeflate } from './deflate.js'
 import { CompressionOutbox } from './outbox.js'
+import type { MessageData, SendCallback, WebSocketEvents, WebSocketOptions } from './types.js'
 
 export { ReadyState }
 
-export interface WebSocketOptions {
-  role?: 'server' | 'client'
-  maxPayload?: number
-  maxFragments?: number
-  /** ms to wait for the peer's Close frame / TCP close after we close; then the socket is destroyed */
-  closeTimeout?: number
-  /** negotiated subprotocol ('' when none) */
-  protocol?: string
-  /** queued inbound messages (nobody consuming yet) before reading pauses */
-  maxQueuedMessages?: number
-  /** queued inbound bytes before reading pauses */
-  maxQueuedBytes?: number
-  /** called when a listener throws; the socket is closed with 1011 afterwards */
-  onListenerError?: (error: unknown) => void
-  // ---- flow control and liveness (issue 5; defaults and rationale in ./limits.ts) ----
-  /** outbound bytes (bufferedAmount) one connection may hold; default max(4 MiB, 4 x maxPayload) */
-  maxBufferedAmount?: number
-  /** over maxBufferedAmount: 'close' (1008, default) or 'drop' the message and report it */
-  bufferedAmountPolicy?: BufferedAmountPolicy
-  /** ms of peer silence before a Ping; terminated when silent as long again. 0 = off; default 30000 */
-  heartbeatInterval?: number
-  /** ms without a data message either way before closing with 1001. 0 = off (default) */
-  idleTimeout?: number
-  /** ms a connection may live before closing with 1001. 0 = off (default) */
-  maxLifetime?: number
-  /** ms a started inbound message may take to complete, else close 1008. 0 = off; default 60000 */
-  incompleteMessageTimeout?: number
-  /**
-   * Sees each inbound message before it is queued or emitted and returns what 'message'
-   * listeners and the async iterator receive in its place, or `WebSocket.DROP` to drop it.
-   * A throw is a listener error (1011). Used by schema-validated routes.
-   */
-  inbound?: (data: Buffer, binary: boolean) => unknown
-  /** turns the plain objects/arrays given to send() into JSON text; default JSON.stringify */
-  serialize?: (value: unknown) => string
-  // ---- permessage-deflate (issue 4) ----
-  /** negotiated permessage-deflate parameters and local zlib settings; absent/null = not negotiated */
-  perMessageDeflate?: { params: DeflateParams, threshold?: number, level?: number, memLevel?: number } | null
-  /** the Sec-WebSocket-Extensions value answered in the 101 ('' when none) */
-  extensions?: string
-}
-
-/** An outbound message waiting behind a compression (permessage-deflate keeps send order). */
-
-export type MessageData = string | Buffer
-
 interface QueuedMessage { data: Buffer, binary: boolean, value: unknown }
 
-export type SendCallback = (error?: Error | null) => void
-
-
-/** Events of a WebSocket and their listener arguments. */
-export interface WebSocketEvents {
-  /** a message: text arrives as a Buffer of valid UTF-8 with isBinary false */
-  message: [data: Buffer, isBinary: boolean]
-  /** once, after the transport closed; 1005 = no code in the peer's Close, 1006 = no closing handshake */
-  close: [code: number, reason: Buffer, wasClean: boolean]
-  ping: [data: Buffer]
-  pong: [data: Buffer]
-  /** bufferedAmount fell back under the high-water mark after send() returned false */
-  drain: []
-  /** a protocol violation by the peer (only emitted when listened to; 'close' follows) */
-  error: [error: Error]
-  /** bufferedAmountPolicy 'drop': a message was not queued */
-  dropped: [size: number, error: Error]
-  /** the socket reported an error (reset, broken pipe); 'close' follows */
-  transportError: [error: Error]
-  newListener: [event: string | symbol, listener: (...args: any[]) => void]
-  removeListener: [event: string | symbol, listener: (...args: any[]) => void]
-}
+export type { MessageData, SendCallback, WebSocketEvents, WebSocketOptions } from './types.js'
 
 const kWebSocket = Symbol('fastify-rfc6455.websocket')
 type OwnedSocket = Duplex & { [kWebSocket]: WebSocket }

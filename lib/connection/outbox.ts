@@ -7,8 +7,7 @@
 import { Opcode } from '../protocol/constants.js'
 import { WebSocketUsageError } from '../protocol/errors.js'
 import type { PerMessageDeflate } from './deflate.js'
-
-type SendCallback = (error?: Error | null) => void
+import type { SendCallback } from './types.js'
 
 interface Outgoing { opcode: typeof Opcode.Text | typeof Opcode.Binary, data: Buffer, compress: boolean, cb: SendCallback | undefined }
 
