@@ -191,7 +191,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       // permessage-deflate: while a message is being inflated, later events wait in the core
       // (their replies too), and reading pauses until the inflated message is handled
       let event
-      while (!this.inflating && (event = this.core.takeEvent()) !== undefined) this.dispatch([event])
+      while (!this.inflating && (event = this.core.takeEvent()) !== undefined) this.dispatchOne(event)
       if (this.inflating && this.core.pendingEvents > 0 && !this.pausedForInflate) {
         this.pausedForInflate = true
         this.socket.pause()
@@ -204,44 +204,45 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   private dispatch (events: ProtocolEvent[]): void {
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i]
-      // permessage-deflate: nothing overtakes a message being inflated (issue 4)
-      if (this.inflating) {
-        this.holdEvent(event)
-        continue
-      }
-      switch (event.type) {
-        case 'message':
-          if (event.compressed && this.deflate !== null) this.inflateMessage(event.data, event.binary)
-          else this.onMessage(event.data, event.binary)
-          break
-        case 'ping':
-          this.safeEmit('ping', event.data)
-          break
-        case 'pong':
-          this.safeEmit('pong', event.data)
-          break
-        case 'close':
-          this.closeCode = event.code
-          this.closeReason = event.reason
-          this.cleanClose = true
-          this.endOutput()
-          break
-        case 'fail':
-          this.failure = event.error
-          this.closeCode = event.error.closeCode
-          this.closeReason = ''
-          if (this.listenerCount('error') > 0) this.safeEmit('error', event.error)
-          this.endOutput()
-          break
-        case 'end':
-          this.endOutput()
-          break
-        default: {
-          const never: never = event
-          throw new Error(`unknown event ${(never as { type: string }).type}`)
-        }
+    for (let i = 0; i < events.length; i++) this.dispatchOne(events[i])
+  }
+
+  private dispatchOne (event: ProtocolEvent): void {
+    // permessage-deflate: nothing overtakes a message being inflated (issue 4)
+    if (this.inflating) {
+      this.holdEvent(event)
+      return
+    }
+    switch (event.type) {
+      case 'message':
+        if (event.compressed && this.deflate !== null) this.inflateMessage(event.data, event.binary)
+        else this.onMessage(event.data, event.binary)
+        break
+      case 'ping':
+        this.safeEmit('ping', event.data)
+        break
+      case 'pong':
+        this.safeEmit('pong', event.data)
+        break
+      case 'close':
+        this.closeCode = event.code
+        this.closeReason = event.reason
+        this.cleanClose = true
+        this.endOutput()
+        break
+      case 'fail':
+        this.failure = event.error
+        this.closeCode = event.error.closeCode
+        this.closeReason = ''
+        if (this.listenerCount('error') > 0) this.safeEmit('error', event.error)
+        this.endOutput()
+        break
+      case 'end':
+        this.endOutput()
+        break
+      default: {
+        const never: never = event
+        throw new Error(`unknown event ${(never as { type: string }).type}`)
       }
     }
   }
@@ -718,7 +719,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         }
         // then the events that waited in the core, one at a time (see onData)
         let event
-        while (!this.inflating && (event = this.core.takeEvent()) !== undefined) this.dispatch([event])
+        while (!this.inflating && (event = this.core.takeEvent()) !== undefined) this.dispatchOne(event)
       } finally {
         this.dispatching = false
       }
