@@ -32,6 +32,14 @@ const broadcastCount = quick ? 20 : 100
 const cpuProf = option('cpu-prof')
 /** extra node flags for the servers, e.g. --node-flags="--trace-gc" */
 const nodeFlags = option('node-flags')
+/**
+ * --ballast=MiB: every server keeps about that much extra JS heap alive (plain objects, passed as
+ * BENCH_BALLAST_MIB), so all of them run with the old-generation size of a real app; see the
+ * README on V8's heap sizing
+ */
+const ballast = option('ballast')
+if (ballast !== undefined) process.env.BENCH_BALLAST_MIB = ballast
+else delete process.env.BENCH_BALLAST_MIB
 
 const ALL_SERVERS: ServerKind[] = ['ours', 'ws', 'ws-nobu', 'fastify-websocket', 'raw']
 const servers = (option('servers')?.split(',') as ServerKind[] | undefined) ?? ALL_SERVERS
@@ -345,6 +353,7 @@ const header = [
   `- node ${process.version}; ws ${version('ws')}, bufferutil ${version('bufferutil')}, fastify ${version('fastify')}, @fastify/websocket ${version('@fastify/websocket')}`,
   `- ${rounds} round(s) of ${measureMs / 1000} s per server and scenario, servers interleaved per round; ` +
     `server pinned to core 1, load generator to core 0 (${pinned ? 'taskset' : 'not pinned'})`,
+  ...(ballast !== undefined ? [`- every server holds a ${ballast} MiB JS heap ballast (--ballast)`] : []),
   '- ratio: median over rounds of (server / ws with bufferutil) in the same round; for memory and broadcast lower is better',
   '- CPU columns: share of one core used during the measurement (a load generator near 100% would mean it was the limit);',
   '  server µs/op: server CPU time per message, handshake or delivery, with its paired ratio to ws (lower is better)',
@@ -352,7 +361,7 @@ const header = [
 ].join('\n')
 const output = `${header}\n${table()}\n`
 console.log(`\n${output}`)
-if (only === undefined && option('servers') === undefined) {
+if (only === undefined && option('servers') === undefined && ballast === undefined) {
   const dir = fileURLToPath(new URL('./results/', import.meta.url))
   mkdirSync(dir, { recursive: true })
   writeFileSync(`${dir}latest.md`, output)

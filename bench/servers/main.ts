@@ -243,6 +243,12 @@ const starters: Record<ServerKind, () => Promise<BenchServer>> = {
 }
 
 const kind = process.argv[2] as ServerKind
+// --ballast=MiB (BENCH_BALLAST_MIB): long-lived JS objects kept for the life of the process, so
+// every server runs with a real app's old-generation size (V8 sizes its GC limits from it)
+const ballastMiB = Number(process.env.BENCH_BALLAST_MIB ?? 0)
+const ballast: Array<{ a: number, b: number, c: null, d: null }> = []
+for (let i = 0; i < ballastMiB * 16384; i++) ballast.push({ a: i, b: i + 1, c: null, d: null })
+;(globalThis as { benchBallast?: unknown }).benchBallast = ballast
 const start = starters[kind]
 if (start === undefined) throw new Error(`unknown server kind ${kind}`)
 const server = await start()
