@@ -74,7 +74,16 @@ export function encodeHeader (
  * Throws ProtocolError for a 64-bit length with the most significant bit set (§5.2).
  */
 export function decodeHeader (source: Uint8Array, offset: number, end: number): FrameHeader | null {
-  if (end - offset < 2) return null
+  const header: FrameHeader = { fin: false, rsv: 0, opcode: 0, masked: false, payloadLength: 0, headerLength: 0 }
+  return decodeHeaderInto(source, offset, end, header) ? header : null
+}
+
+/**
+ * decodeHeader into a caller-owned object (the parser reuses one: no allocation per frame).
+ * Returns false when more bytes are needed; `out` is then left unchanged.
+ */
+export function decodeHeaderInto (source: Uint8Array, offset: number, end: number, out: FrameHeader): boolean {
+  if (end - offset < 2) return false
   const b0 = source[offset]
   const b1 = source[offset + 1]
   const masked = (b1 & 0x80) !== 0
@@ -83,7 +92,7 @@ export function decodeHeader (source: Uint8Array, offset: number, end: number): 
   if (len === 126) size = 4
   else if (len === 127) size = 10
   if (masked) size += 4
-  if (end - offset < size) return null
+  if (end - offset < size) return false
   if (len === 126) {
     len = (source[offset + 2] << 8) | source[offset + 3]
   } else if (len === 127) {
@@ -95,14 +104,13 @@ export function decodeHeader (source: Uint8Array, offset: number, end: number): 
     }
     len = hi * 0x100000000 + lo
   }
-  return {
-    fin: (b0 & 0x80) !== 0,
-    rsv: (b0 >>> 4) & 7,
-    opcode: b0 & 0x0f,
-    masked,
-    payloadLength: len,
-    headerLength: size
-  }
+  out.fin = (b0 & 0x80) !== 0
+  out.rsv = (b0 >>> 4) & 7
+  out.opcode = b0 & 0x0f
+  out.masked = masked
+  out.payloadLength = len
+  out.headerLength = size
+  return true
 }
 
 /** A parsed Close frame body. */

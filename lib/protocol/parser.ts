@@ -12,7 +12,7 @@
  */
 import { CloseCode, MAX_CONTROL_PAYLOAD, Opcode } from './constants.js'
 import { ErrorCode, ProtocolError } from './errors.js'
-import { decodeHeader } from './frame.js'
+import { decodeHeaderInto, type FrameHeader } from './frame.js'
 import { unmaskCopy, unmaskInPlace, unmaskWithKey } from './mask.js'
 import { UTF8_ACCEPT, UTF8_REJECT, validateUtf8 } from './utf8.js'
 
@@ -35,6 +35,12 @@ const HEADER = 0
 const PAYLOAD = 1
 const STOPPED = 2
 const EMPTY = Buffer.alloc(0)
+/**
+ * The header being read, shared by every parser: its fields are copied by startFrame() before
+ * anything else can run (sinks only queue events), so no object is allocated per frame and none
+ * is kept per connection.
+ */
+const scratchHeader: FrameHeader = { fin: false, rsv: 0, opcode: 0, masked: false, payloadLength: 0, headerLength: 0 }
 /** smallest middle piece of a split frame kept as a view of its read (see `pieces`) */
 const MIN_PIECE = 16 * 1024
 const MAX_PIECES = 4096
@@ -141,8 +147,8 @@ export class FrameParser {
     let offset = 0
     while (offset < end) {
       if (this.state === HEADER) {
-        const header = decodeHeader(chunk, offset, end)
-        if (header === null) {
+        const header = scratchHeader
+        if (!decodeHeaderInto(chunk, offset, end, header)) {
           this.leftover = Buffer.from(chunk.subarray(offset))
           return
         }
