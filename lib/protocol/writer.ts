@@ -43,6 +43,9 @@ function nextMask (): Uint8Array {
   return mask
 }
 
+/** what take() returns when nothing is queued (frozen: shared by every writer) */
+const NOTHING: Buffer[] = Object.freeze([]) as unknown as Buffer[]
+
 export interface FrameOptions {
   fin: boolean
   /** RSV bits, RSV1 = 4 (permessage-deflate's "compressed") */
@@ -149,6 +152,7 @@ export class FrameWriter {
   take (): Buffer[] {
     this.closeRun()
     const out = this.chunks
+    if (out.length === 0) return NOTHING // most reads produce no output: no array per call
     this.chunks = []
     this.pendingBytes = 0
     return out
