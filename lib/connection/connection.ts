@@ -9,11 +9,11 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
-import { CloseCode, Defaults } from '../protocol/constants.js'
+import { CloseCode } from '../protocol/constants.js'
 import { ProtocolError, WebSocketUsageError } from '../protocol/errors.js'
 import { type ProtocolEvent, ReadyState, toBuffer, WebSocketProtocol } from '../protocol/protocol.js'
-import { type ExpiryReason, Liveness, type LivenessTarget } from './heartbeat.js'
-import { type BufferedAmountPolicy, defaultMaxBufferedAmount, defaultMaxQueuedBytes, LimitDefaults } from './limits.js'
+import { type ExpiryReason, kExpire, kHeartbeatPing, kInMessage, Liveness } from './heartbeat.js'
+import { type ConnectionSettings, type InternalOptions, kContext, kSettings, resolveSettings } from './settings.js'
 // permessage-deflate (issue 4)
 import { isUtf8 } from 'node:buffer'
 import { checkCloseArguments, controlPayload } from '../protocol/protocol.js'
@@ -41,13 +41,22 @@ function socketOnError (this: Duplex, err: Error): void { (this as OwnedSocket)[
 function socketOnDrain (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onDrain']() }
 function selfOnNewListener (this: WebSocket, event: string | symbol): void { this['onNewListener'](event) }
 
-/** What the shared liveness clock calls, without a closure per connection. */
-class LivenessLink implements LivenessTarget {
-  private readonly ws: WebSocket
-  constructor (ws: WebSocket) { this.ws = ws }
-  heartbeatPing (): void { this.ws['heartbeatPing']() }
-  expire (reason: ExpiryReason): void { this.ws['expire'](reason) }
-  get inMessage (): boolean { return this.ws['core'].inMessage }
+/** Boolean state of a WebSocket, packed in one integer (memory per connection). */
+const enum Flag {
+  Inflating = 1,
+  PausedForInflate = 1 << 1,
+  Dispatching = 1 << 2,
+  PausedForQueue = 1 << 3,
+  FlushQueueScheduled = 1 << 4,
+  CleanClose = 1 << 5,
+  TransportClosed = 1 << 6,
+  EmittedClose = 1 << 7,
+  EndedOutput = 1 << 8,
+  OwedDrain = 1 << 9,
+  DrainCheckScheduled = 1 << 10,
+  PausedForListeners = 1 << 11,
+  PausedForOutput = 1 << 12,
+  WatchingListeners = 1 << 13
 }
 
 export class WebSocket extends EventEmitter<WebSocketEvents> {
@@ -61,64 +70,82 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   readonly protocol: string
   /** negotiated extensions as answered in the 101 ('' when none) */
   readonly extensions: string
+  // Memory: an idle connection is this object, its core (protocol, parser, writer) and its
+  // liveness record. Settings are shared per route, booleans are bits of `flags`, queues are
+  // created when first needed.
+  private readonly settings: ConnectionSettings
+  private flags = 0
   // ---- permessage-deflate (issue 4) ----
   private readonly deflate: PerMessageDeflate | null
-  /** an inbound message is being inflated: later events wait in `held`, in order */
-  private inflating = false
-  private held: ProtocolEvent[] = []
+  /** events waiting while a message is inflated, in order */
+  private held: ProtocolEvent[] | null = null
   private heldBytes = 0
-  private pausedForInflate = false
   /** outbound messages waiting for zlib, in send order (permessage-deflate negotiated only) */
   private readonly outbox: CompressionOutbox | null
   private readonly socket: Duplex
   private readonly core: WebSocketProtocol
-  private readonly closeTimeout: number
-  private readonly maxQueuedMessages: number
-  private readonly maxQueuedBytes: number
-  private readonly onListenerError: ((error: unknown) => void) | undefined
-  private readonly inbound: ((data: Buffer, binary: boolean) => unknown) | undefined
-  private readonly serialize: (value: unknown) => string
-  private dispatching = false
   private callbacks: SendCallback[] | null = null
-  private queue: QueuedMessage[] = []
+  /** messages nobody consumed yet */
+  private queue: QueuedMessage[] | null = null
   private queuedBytes = 0
-  private pausedForQueue = false
-  private flushQueueScheduled = false
   private iterators = 0
   private iteratorWake: (() => void) | null = null
   private closeTimer: NodeJS.Timeout | null = null
   private closeCode: number = CloseCode.AbnormalClosure
   private closeReason = ''
-  private cleanClose = false
-  private transportClosed = false
-  private emittedClose = false
-  private endedOutput = false
   /** the failure that ended this connection, if any */
   failure: ProtocolError | null = null
   // ---- flow control and liveness (issue 5) ----
   private readonly liveness: Liveness
-  private readonly maxBufferedAmount: number
-  private readonly bufferedAmountPolicy: BufferedAmountPolicy
   private drainWaiters: Array<() => void> | null = null
-  private owedDrain = false
-  private drainCheckScheduled = false
-  /** promises returned by async 'message' listeners and not settled yet, and their bytes */
+  /** promises returned by async 'message' listeners, not settled yet, and their bytes */
   private pendingListeners = 0
   private pendingListenerBytes = 0
-  private pausedForListeners = false
-  private pausedForOutput = false
-  /** messages refused by send() under the 'drop' policy */
+  /** messages refused by bufferedAmountPolicy 'drop' */
   droppedMessages = 0
-  /** the deadline that ended this connection, if one did */
+  /** which liveness deadline closed the connection, if any */
   expiredBy: ExpiryReason | null = null
+  /** what the plugin keeps for this connection (request, logger...) */
+  readonly [kContext]: unknown
+
+  // the bits of `flags`, read and written like fields
+  private get inflating (): boolean { return (this.flags & Flag.Inflating) !== 0 }
+  private set inflating (on: boolean) { this.flags = on ? this.flags | Flag.Inflating : this.flags & ~Flag.Inflating }
+  private get pausedForInflate (): boolean { return (this.flags & Flag.PausedForInflate) !== 0 }
+  private set pausedForInflate (on: boolean) { this.flags = on ? this.flags | Flag.PausedForInflate : this.flags & ~Flag.PausedForInflate }
+  private get dispatching (): boolean { return (this.flags & Flag.Dispatching) !== 0 }
+  private set dispatching (on: boolean) { this.flags = on ? this.flags | Flag.Dispatching : this.flags & ~Flag.Dispatching }
+  private get pausedForQueue (): boolean { return (this.flags & Flag.PausedForQueue) !== 0 }
+  private set pausedForQueue (on: boolean) { this.flags = on ? this.flags | Flag.PausedForQueue : this.flags & ~Flag.PausedForQueue }
+  private get flushQueueScheduled (): boolean { return (this.flags & Flag.FlushQueueScheduled) !== 0 }
+  private set flushQueueScheduled (on: boolean) { this.flags = on ? this.flags | Flag.FlushQueueScheduled : this.flags & ~Flag.FlushQueueScheduled }
+  private get cleanClose (): boolean { return (this.flags & Flag.CleanClose) !== 0 }
+  private set cleanClose (on: boolean) { this.flags = on ? this.flags | Flag.CleanClose : this.flags & ~Flag.CleanClose }
+  private get transportClosed (): boolean { return (this.flags & Flag.TransportClosed) !== 0 }
+  private set transportClosed (on: boolean) { this.flags = on ? this.flags | Flag.TransportClosed : this.flags & ~Flag.TransportClosed }
+  private get emittedClose (): boolean { return (this.flags & Flag.EmittedClose) !== 0 }
+  private set emittedClose (on: boolean) { this.flags = on ? this.flags | Flag.EmittedClose : this.flags & ~Flag.EmittedClose }
+  private get endedOutput (): boolean { return (this.flags & Flag.EndedOutput) !== 0 }
+  private set endedOutput (on: boolean) { this.flags = on ? this.flags | Flag.EndedOutput : this.flags & ~Flag.EndedOutput }
+  private get owedDrain (): boolean { return (this.flags & Flag.OwedDrain) !== 0 }
+  private set owedDrain (on: boolean) { this.flags = on ? this.flags | Flag.OwedDrain : this.flags & ~Flag.OwedDrain }
+  private get drainCheckScheduled (): boolean { return (this.flags & Flag.DrainCheckScheduled) !== 0 }
+  private set drainCheckScheduled (on: boolean) { this.flags = on ? this.flags | Flag.DrainCheckScheduled : this.flags & ~Flag.DrainCheckScheduled }
+  private get pausedForListeners (): boolean { return (this.flags & Flag.PausedForListeners) !== 0 }
+  private set pausedForListeners (on: boolean) { this.flags = on ? this.flags | Flag.PausedForListeners : this.flags & ~Flag.PausedForListeners }
+  private get pausedForOutput (): boolean { return (this.flags & Flag.PausedForOutput) !== 0 }
+  private set pausedForOutput (on: boolean) { this.flags = on ? this.flags | Flag.PausedForOutput : this.flags & ~Flag.PausedForOutput }
 
   constructor (socket: Duplex, options: WebSocketOptions = {}) {
     super()
+    const settings = (options as InternalOptions)[kSettings] ?? resolveSettings(options)
+    this.settings = settings
+    this[kContext] = (options as InternalOptions)[kContext]
     this.socket = socket
     this.protocol = options.protocol ?? ''
     this.extensions = options.extensions ?? ''
     const pmd = options.perMessageDeflate ?? null
-    this.deflate = pmd === null ? null : new PerMessageDeflate({ params: pmd.params, maxPayload: options.maxPayload ?? Defaults.maxPayload, level: pmd.level, memLevel: pmd.memLevel })
+    this.deflate = pmd === null ? null : new PerMessageDeflate({ params: pmd.params, maxPayload: settings.maxPayload, level: pmd.level, memLevel: pmd.memLevel })
     this.outbox = this.deflate === null
       ? null
       : new CompressionOutbox(this.deflate, pmd?.threshold ?? 1024, {
@@ -127,31 +154,17 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         addCallback: (cb) => { (this.callbacks ??= []).push(cb) },
         flush: () => { if (!this.dispatching) this.flush() }
       })
-    this.closeTimeout = options.closeTimeout ?? Defaults.closeTimeout
-    this.maxQueuedMessages = options.maxQueuedMessages ?? LimitDefaults.maxQueuedMessages
-    this.maxQueuedBytes = options.maxQueuedBytes ?? defaultMaxQueuedBytes(options.maxPayload ?? Defaults.maxPayload)
-    this.maxBufferedAmount = options.maxBufferedAmount ?? defaultMaxBufferedAmount(options.maxPayload ?? Defaults.maxPayload)
-    this.bufferedAmountPolicy = options.bufferedAmountPolicy ?? LimitDefaults.bufferedAmountPolicy
-    this.liveness = new Liveness(new LivenessLink(this), {
-      heartbeatInterval: options.heartbeatInterval ?? LimitDefaults.heartbeatInterval,
-      idleTimeout: options.idleTimeout ?? LimitDefaults.idleTimeout,
-      maxLifetime: options.maxLifetime ?? LimitDefaults.maxLifetime,
-      incompleteMessageTimeout: options.incompleteMessageTimeout ?? LimitDefaults.incompleteMessageTimeout
-    })
-    this.onListenerError = options.onListenerError
-    this.inbound = options.inbound
-    this.serialize = options.serialize ?? JSON.stringify
+    this.liveness = new Liveness(this, settings.liveness)
     this.core = new WebSocketProtocol({
-      role: options.role ?? 'server',
-      maxPayload: options.maxPayload,
-      maxFragments: options.maxFragments,
+      role: settings.role,
+      maxPayload: settings.maxPayload,
+      maxFragments: settings.maxFragments,
       // RFC 7692 §6: RSV1 marks a compressed message only once the extension is negotiated
       allowRsv1: this.deflate !== null
     })
     // Memory: listeners are shared module-level functions that find this WebSocket through the
     // socket, not six closures per connection.
     ;(socket as OwnedSocket)[kWebSocket] = this
-    this.on('newListener', selfOnNewListener)
     socket.on('data', socketOnData)
     socket.on('end', socketOnEnd)
     socket.on('close', socketOnClose)
@@ -250,16 +263,16 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   private onMessage (data: Buffer, binary: boolean): void {
     this.liveness.sawMessage = true
     let value: unknown = data
-    if (this.inbound !== undefined) {
+    if (this.settings.inbound !== undefined) {
       try {
-        value = this.inbound(data, binary)
+        value = this.settings.inbound.call(this, data, binary)
       } catch (err) {
         this.listenerError(err)
         return
       }
       if (value === WebSocket.DROP) return
     }
-    if (this.queue.length === 0 && (this.iterators === 0 && this.listenerCount('message') > 0)) {
+    if (this.queue === null && this.iterators === 0 && this.listenerCount('message') > 0) {
       this.emitMessage(value, binary, data.length)
       return
     }
@@ -267,24 +280,32 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   private enqueue (data: Buffer, binary: boolean, value: unknown): void {
-    this.queue.push({ data, binary, value })
+    const queue = this.queue ??= []
+    queue.push({ data, binary, value })
     this.queuedBytes += data.length
+    if ((this.flags & Flag.WatchingListeners) === 0) {
+      // a 'message' listener added later takes the queue: watched from the first queued message
+      this.flags |= Flag.WatchingListeners
+      this.on('newListener', selfOnNewListener)
+    }
     if (this.iteratorWake !== null) {
       const wake = this.iteratorWake
       this.iteratorWake = null
       wake()
     }
-    if (!this.pausedForQueue && (this.queue.length >= this.maxQueuedMessages || this.queuedBytes >= this.maxQueuedBytes)) {
+    if (!this.pausedForQueue && (queue.length >= this.settings.maxQueuedMessages || this.queuedBytes >= this.settings.maxQueuedBytes)) {
       this.pausedForQueue = true
       this.socket.pause()
     }
   }
 
   private dequeue (): QueuedMessage | undefined {
-    const item = this.queue.shift()
-    if (item === undefined) return undefined
+    const queue = this.queue
+    if (queue === null) return undefined
+    const item = queue.shift() as QueuedMessage
+    if (queue.length === 0) this.queue = null
     this.queuedBytes -= item.data.length
-    if (this.pausedForQueue && this.queue.length < this.maxQueuedMessages / 2 && this.queuedBytes < this.maxQueuedBytes / 2) {
+    if (this.pausedForQueue && queue.length < this.settings.maxQueuedMessages / 2 && this.queuedBytes < this.settings.maxQueuedBytes / 2) {
       this.pausedForQueue = false
       this.resumeReading()
     }
@@ -292,7 +313,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   private onNewListener (event: string | symbol): void {
-    if (event === 'message' && this.queue.length > 0) this.scheduleQueueFlush()
+    if (event === 'message' && this.queue !== null) this.scheduleQueueFlush()
   }
 
   private scheduleQueueFlush (): void {
@@ -350,14 +371,14 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * and resumes on 'drain' (issue 5).
    */
   private checkOutputPressure (): void {
-    if (!this.pausedForOutput && this.bufferedAmount > this.maxBufferedAmount && !this.transportClosed) {
+    if (!this.pausedForOutput && this.bufferedAmount > this.settings.maxBufferedAmount && !this.transportClosed) {
       this.pausedForOutput = true
       this.socket.pause()
     }
   }
 
   private relieveOutputPressure (): void {
-    if (this.pausedForOutput && this.bufferedAmount <= this.maxBufferedAmount) {
+    if (this.pausedForOutput && this.bufferedAmount <= this.settings.maxBufferedAmount) {
       this.pausedForOutput = false
       this.resumeReading()
     }
@@ -366,14 +387,14 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   private trackListener (promise: Promise<unknown>, bytes: number): void {
     this.pendingListeners++
     this.pendingListenerBytes += bytes
-    if (!this.pausedForListeners && (this.pendingListeners >= this.maxQueuedMessages || this.pendingListenerBytes >= this.maxQueuedBytes)) {
+    if (!this.pausedForListeners && (this.pendingListeners >= this.settings.maxQueuedMessages || this.pendingListenerBytes >= this.settings.maxQueuedBytes)) {
       this.pausedForListeners = true
       this.socket.pause()
     }
     const settled = (): void => {
       this.pendingListeners--
       this.pendingListenerBytes -= bytes
-      if (this.pausedForListeners && this.pendingListeners < this.maxQueuedMessages / 2 && this.pendingListenerBytes < this.maxQueuedBytes / 2) {
+      if (this.pausedForListeners && this.pendingListeners < this.settings.maxQueuedMessages / 2 && this.pendingListenerBytes < this.settings.maxQueuedBytes / 2) {
         this.pausedForListeners = false
         this.resumeReading()
       }
@@ -393,8 +414,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   private listenerError (err: unknown): void {
-    if (this.onListenerError !== undefined) {
-      try { this.onListenerError(err) } catch { /* the error handler itself failed: still close */ }
+    const onListenerError = this.settings.onListenerError
+    if (onListenerError !== undefined) {
+      try { onListenerError.call(this, err) } catch { /* the error handler itself failed: still close */ }
     }
     // an unexpected exception closes with 1011 and no internal detail
     if (this.readyState === ReadyState.Open) this.close(CloseCode.InternalError)
@@ -413,7 +435,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       if (cb !== undefined) queueMicrotask(() => cb(new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket is not open')))
       return false
     }
-    const payload: string | Buffer = kind === 'text' ? data as string : kind === 'binary' ? toBuffer(data as ArrayBuffer) : this.serialize(data)
+    const payload: string | Buffer = kind === 'text' ? data as string : kind === 'binary' ? toBuffer(data as ArrayBuffer) : this.settings.serialize(data)
     if (!this.admit(payload, cb)) return false
     if (this.outbox !== null && this.outbox.offer(payload, cb)) {
       this.liveness.sawMessage = true
@@ -483,10 +505,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     const buffered = this.bufferedAmount
     if (buffered === 0) return true
     let size = payload.length
-    if (typeof payload === 'string' && buffered + size * 3 > this.maxBufferedAmount) size = Buffer.byteLength(payload)
-    if (buffered + size <= this.maxBufferedAmount) return true
-    const error = new WebSocketUsageError('FST_ERR_WS_BUFFER_FULL', `bufferedAmount would exceed maxBufferedAmount (${this.maxBufferedAmount} bytes)`)
-    if (this.bufferedAmountPolicy === 'drop') {
+    if (typeof payload === 'string' && buffered + size * 3 > this.settings.maxBufferedAmount) size = Buffer.byteLength(payload)
+    if (buffered + size <= this.settings.maxBufferedAmount) return true
+    const error = new WebSocketUsageError('FST_ERR_WS_BUFFER_FULL', `bufferedAmount would exceed maxBufferedAmount (${this.settings.maxBufferedAmount} bytes)`)
+    if (this.settings.bufferedAmountPolicy === 'drop') {
       this.droppedMessages++
       this.safeEmit('dropped', size, error)
     } else {
@@ -522,13 +544,19 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   // ---- liveness (the shared clock in ./heartbeat.ts calls these) ----
 
-  private heartbeatPing (): void {
+  // called by the shared liveness clock (symbol keys: not part of the public API)
+  /** true while an inbound data message has started and not finished (its deadline) */
+  get [kInMessage] (): boolean {
+    return this.core.inMessage
+  }
+
+  [kHeartbeatPing] (): void {
     if (this.readyState !== ReadyState.Open || this.core.closing) return
     this.core.ping()
     if (!this.dispatching) this.flush()
   }
 
-  private expire (reason: ExpiryReason): void {
+  [kExpire] (reason: ExpiryReason): void {
     this.expiredBy = reason
     if (reason === 'heartbeat' || this.readyState !== ReadyState.Open || this.core.closing) {
       // the peer did not answer a Ping for a whole interval: it is gone, no handshake
@@ -629,7 +657,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.closeTimer = setTimeout(() => {
       this.closeTimer = null
       this.socket.destroy()
-    }, this.closeTimeout)
+    }, this.settings.closeTimeout)
     this.closeTimer.unref()
   }
 
@@ -674,20 +702,25 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   private maybeEmitClose (): void {
     if (this.emittedClose || !this.transportClosed) return
     if (this.inflating) return // an inflated message still comes (permessage-deflate)
-    if (this.queue.length > 0 && (this.iterators > 0 || this.listenerCount('message') > 0)) return
+    if (this.queue !== null && (this.iterators > 0 || this.listenerCount('message') > 0)) return
     this.emittedClose = true
-    this.queue = []
+    this.queue = null
     this.queuedBytes = 0
     const wasClean = this.cleanClose && this.failure === null
+    const onClose = this.settings.onClose
+    if (onClose !== undefined) {
+      try { onClose.call(this, this.closeCode, this.closeReason, wasClean) } catch (err) { this.listenerError(err) }
+    }
     this.safeEmit('close', this.closeCode, Buffer.from(this.closeReason), wasClean)
   }
 
   // ---- permessage-deflate (issue 4) ----
 
   private holdEvent (event: ProtocolEvent): void {
-    this.held.push(event)
+    const held = this.held ??= []
+    held.push(event)
     if (event.type === 'message') this.heldBytes += event.data.length
-    if (!this.pausedForInflate && (this.held.length >= this.maxQueuedMessages || this.heldBytes >= this.maxQueuedBytes)) {
+    if (!this.pausedForInflate && (held.length >= this.settings.maxQueuedMessages || this.heldBytes >= this.settings.maxQueuedBytes)) {
       this.pausedForInflate = true
       this.socket.pause()
     }
@@ -711,9 +744,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         } else {
           this.onMessage(out, binary)
         }
-        while (!this.inflating && this.held.length > 0) {
+        while (!this.inflating && this.held !== null) {
           const held = this.held
-          this.held = []
+          this.held = null
           this.heldBytes = 0
           this.dispatch(held)
         }
@@ -723,7 +756,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       } finally {
         this.dispatching = false
       }
-      if (this.pausedForInflate && !(this.inflating && this.core.pendingEvents > 0) && this.held.length < this.maxQueuedMessages / 2 && this.heldBytes < this.maxQueuedBytes / 2) {
+      if (this.pausedForInflate && !(this.inflating && this.core.pendingEvents > 0) && (this.held?.length ?? 0) < this.settings.maxQueuedMessages / 2 && this.heldBytes < this.settings.maxQueuedBytes / 2) {
         this.pausedForInflate = false
         this.resumeReading()
       }
@@ -736,7 +769,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   private inflateFailed (error: Error): void {
-    this.held = []
+    this.held = null
     this.heldBytes = 0
     if (this.transportClosed && !(error instanceof ProtocolError)) return // released on close
     const failure = error instanceof ProtocolError
@@ -762,7 +795,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       while (true) {
         const item = this.dequeue()
         if (item !== undefined) {
-          if (this.inbound !== undefined) yield item.value as MessageData
+          if (this.settings.inbound !== undefined) yield item.value as MessageData
           else yield item.binary ? item.data : item.data.toString('utf8')
           continue
         }

@@ -23,15 +23,27 @@ export interface LivenessOptions {
 
 export type ExpiryReason = 'heartbeat' | 'idle' | 'lifetime' | 'incomplete-message'
 
+/** The clock's calls into a connection, keyed by symbols so they stay off its public surface. */
+export const kHeartbeatPing: unique symbol = Symbol('fastify-rfc6455.heartbeatPing')
+export const kExpire: unique symbol = Symbol('fastify-rfc6455.expire')
+export const kInMessage: unique symbol = Symbol('fastify-rfc6455.inMessage')
+
 /** What the clock needs from a connection. */
 export interface LivenessTarget {
   /** send a heartbeat Ping */
-  heartbeatPing (): void
+  [kHeartbeatPing] (): void
   /** a deadline passed */
-  expire (reason: ExpiryReason): void
+  [kExpire] (reason: ExpiryReason): void
   /** true while an inbound data message has started and not finished */
-  readonly inMessage: boolean
+  readonly [kInMessage]: boolean
 }
+
+/**
+ * Milliseconds since this module was loaded (at least 1): small integers, which V8 stores in the
+ * object itself, where a Date.now() value needs a heap number per field (memory per connection).
+ */
+const EPOCH = Date.now() - 1
+function now (): number { return Date.now() - EPOCH }
 
 /** Per-connection liveness state, watched by the shared clock. */
 export class Liveness {
@@ -40,6 +52,7 @@ export class Liveness {
   /** a data message was received or sent since the last tick */
   sawMessage = false
   private readonly target: LivenessTarget
+  /** shared by every connection of a route */
   private readonly options: LivenessOptions
   private readonly opened: number
   private lastBytes: number
@@ -51,7 +64,7 @@ export class Liveness {
   constructor (target: LivenessTarget, options: LivenessOptions) {
     this.target = target
     this.options = options
-    this.opened = this.lastBytes = this.lastMessage = Date.now()
+    this.opened = this.lastBytes = this.lastMessage = now()
   }
 
   get active (): boolean {
@@ -79,7 +92,7 @@ export class Liveness {
     if (o.maxLifetime > 0 && now - this.opened >= o.maxLifetime) return this.fire('lifetime')
     if (o.idleTimeout > 0 && now - this.lastMessage >= o.idleTimeout) return this.fire('idle')
     if (o.incompleteMessageTimeout > 0) {
-      if (!this.target.inMessage) this.messageStartedAt = 0
+      if (!this.target[kInMessage]) this.messageStartedAt = 0
       else if (this.messageStartedAt === 0) this.messageStartedAt = now
       else if (now - this.messageStartedAt >= o.incompleteMessageTimeout) return this.fire('incomplete-message')
     }
@@ -89,22 +102,23 @@ export class Liveness {
         if (now - this.pingSentAt >= o.heartbeatInterval) return this.fire('heartbeat')
       } else if (now - this.lastBytes >= o.heartbeatInterval) {
         this.pingSentAt = now
-        this.target.heartbeatPing()
+        this.target[kHeartbeatPing]()
       }
     }
   }
 
   private fire (reason: ExpiryReason): void {
     this.stop()
-    this.target.expire(reason)
+    this.target[kExpire](reason)
   }
 }
 
 function resolutionFor (o: LivenessOptions): number {
   let shortest = Infinity
-  for (const v of [o.heartbeatInterval, o.idleTimeout, o.maxLifetime, o.incompleteMessageTimeout]) {
-    if (v > 0 && v < shortest) shortest = v
-  }
+  if (o.heartbeatInterval > 0) shortest = o.heartbeatInterval
+  if (o.idleTimeout > 0 && o.idleTimeout < shortest) shortest = o.idleTimeout
+  if (o.maxLifetime > 0 && o.maxLifetime < shortest) shortest = o.maxLifetime
+  if (o.incompleteMessageTimeout > 0 && o.incompleteMessageTimeout < shortest) shortest = o.incompleteMessageTimeout
   return Math.min(1000, Math.max(5, Math.floor(shortest / 4)))
 }
 
@@ -149,11 +163,11 @@ class LivenessClock {
   }
 
   private readonly onTick = (): void => {
-    const now = Date.now()
+    const time = now()
     // a Set iterates entries added during iteration too; deleting while iterating is safe
     for (const item of this.watched) {
       try {
-        item.tick(now)
+        item.tick(time)
       } catch {
         // a failing target must not stop the clock for every other connection
       }

@@ -140,47 +140,50 @@ export interface InboundOptions {
   validate: MessageValidator | undefined
   policy: InvalidMessagePolicy
   handlers: Record<string, MessageHandler> | undefined
-  request: FastifyRequest
+  /** the upgrade request of a connection */
+  request: (socket: WebSocket) => FastifyRequest
   /** handler errors: log, route error handler, close 1011 */
-  onHandlerError: (error: unknown) => void
+  onHandlerError: (socket: WebSocket, error: unknown) => void
 }
 
 /**
- * The `inbound` hook of a JSON route's WebSocket: decode, validate, apply the invalid-message
- * policy, route `type`-keyed messages to their handler; the rest reach 'message' listeners and
- * the async iterator as the validated value.
+ * The `inbound` hook of a JSON route's WebSockets (one function per route, called with `this`
+ * set to the connection): decode, validate, apply the invalid-message policy, route
+ * `type`-keyed messages to their handler; the rest reach 'message' listeners and the async
+ * iterator as the validated value.
  */
-export function createInbound (getSocket: () => WebSocket, options: InboundOptions): (data: Buffer, binary: boolean) => unknown {
+export function createInbound (options: InboundOptions): (this: WebSocket, data: Buffer, binary: boolean) => unknown {
   const { validate, policy, handlers, request, onHandlerError } = options
-  const refuse = (error: InvalidMessageError): typeof WebSocket.DROP => {
-    applyPolicy(policy, error, getSocket(), request)
-    return WebSocket.DROP
-  }
-  return function inbound (data: Buffer, binary: boolean): unknown {
+  return function inbound (this: WebSocket, data: Buffer, binary: boolean): unknown {
     const parsed = parseMessage(data, binary)
-    if (!parsed.ok) return refuse(parsed.error)
+    if (!parsed.ok) return refuse(this, parsed.error)
     let value = parsed.value
     if (validate !== undefined) {
       const result = validate(value)
-      if (!result.ok) return refuse(schemaError(result.errors, data))
+      if (!result.ok) return refuse(this, schemaError(result.errors, data))
       value = result.value
     }
     if (handlers !== undefined && value !== null && typeof value === 'object') {
       const type = (value as { type?: unknown }).type
       if (typeof type === 'string' && Object.hasOwn(handlers, type)) {
-        const socket = getSocket()
+        const socket = this
         try {
-          const result = handlers[type].call(undefined, value, socket, request)
+          const result = handlers[type].call(undefined, value, socket, request(socket))
           if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
-            (result as Promise<unknown>).then(undefined, onHandlerError)
+            (result as Promise<unknown>).then(undefined, (err: unknown) => onHandlerError(socket, err))
           }
         } catch (err) {
-          onHandlerError(err)
+          onHandlerError(socket, err)
         }
         return WebSocket.DROP
       }
     }
     return value
+  }
+
+  function refuse (socket: WebSocket, error: InvalidMessageError): typeof WebSocket.DROP {
+    applyPolicy(policy, error, socket, request(socket))
+    return WebSocket.DROP
   }
 }
 

@@ -24,7 +24,7 @@ export interface WebSocketHookMap {
 }
 export type WebSocketHookName = keyof WebSocketHookMap
 
-interface HookLists { onOpen: OnOpenHook[], onClose: OnCloseHook[] }
+export interface HookLists { onOpen: OnOpenHook[], onClose: OnCloseHook[] }
 type WithHooks = FastifyInstance & { [kWebSocketHooks]?: HookLists }
 
 /** The `addWebSocketHook(name, hook)` decorator. */

@@ -7,15 +7,16 @@
  * a route may be declared before the plugin is registered. A route whose context has no plugin
  * passes its arguments through untouched, as if this plugin were not there.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import { WebSocket } from '../connection/connection.js'
+import { type ConnectionSettings, type InternalOptions, kContext, kSettings, resolveSettings } from '../connection/settings.js'
 import { HandshakeError, WebSocketUsageError } from '../protocol/errors.js'
 import { buildAcceptResponse, HandshakeErrorCode, selectProtocol, validateHandshake, type ValidHandshake } from '../protocol/handshake.js'
 import { negotiatePerMessageDeflate } from '../protocol/permessage-deflate.js'
 import { CloseCode } from '../protocol/constants.js'
 import { compileMessageValidator, compileOutboundSerializer, createInbound, type MessageHandler, type MessageSchemas, type MessageValidator } from './messages.js'
 import { type ResolvedOptions, resolveOptions, type WebSocketRouteOptions } from './options.js'
-import { addConnection, collectHooks, type Connections, deleteConnection } from './registry.js'
+import { addConnection, collectHooks, type Connections, deleteConnection, type HookLists } from './registry.js'
 import { kState } from './symbols.js'
 import { getUpgrade, hijackSocket } from './upgrade.js'
 
@@ -40,10 +41,70 @@ export interface RouteDefinition {
 /** Per route and plugin registration: options resolved and schemas compiled once. */
 interface RouteRuntime {
   state: PluginState
+  /** the route's Fastify instance (`this` of its handler, hooks and error handler) */
+  instance: FastifyInstance
   options: ResolvedOptions
-  validate: MessageValidator | undefined
-  serialize: ((value: unknown) => string) | undefined
-  json: boolean
+  /** the connection settings every WebSocket of the route shares */
+  settings: ConnectionSettings
+}
+
+/**
+ * What one connection of a route keeps, in place of closures (memory per connection). The
+ * request is kept only when something needs it later (an errorHandler, onClose hooks, JSON
+ * messages), so an idle connection does not keep its request, reply and HTTP response alive.
+ */
+interface RouteConnection {
+  runtime: RouteRuntime
+  log: FastifyBaseLogger
+  request: FastifyRequest | undefined
+  hooks: HookLists | undefined
+  route: string
+  /** ms since EPOCH: a small integer */
+  opened: number
+}
+
+const EPOCH = Date.now()
+
+function connectionOf (socket: WebSocket): RouteConnection {
+  return socket[kContext] as RouteConnection
+}
+
+/** A handler, listener or message handler threw: log it, the route's errorHandler, close 1011. */
+function onHandlerError (socket: WebSocket, err: unknown): void {
+  const { log, runtime, request } = connectionOf(socket)
+  log.error({ err }, 'websocket handler threw')
+  const errorHandler = runtime.options.errorHandler
+  if (errorHandler !== undefined) {
+    try {
+      errorHandler.call(runtime.instance, err, socket, request!)
+    } catch (handlerErr) {
+      log.error({ err: handlerErr }, 'websocket errorHandler threw')
+    }
+  }
+  // an unexpected exception closes with 1011 and no internal detail
+  if (socket.readyState === WebSocket.OPEN) socket.close(CloseCode.InternalError)
+}
+
+function onListenerError (this: WebSocket, err: unknown): void {
+  onHandlerError(this, err)
+}
+
+/** The connection closed: bookkeeping, the log line, onClose hooks. */
+function onConnectionClose (this: WebSocket, code: number, reason: string, wasClean: boolean): void {
+  const connection = connectionOf(this)
+  const { runtime, log, hooks } = connection
+  deleteConnection(runtime.state, connection.route, this)
+  const durationMs = Date.now() - EPOCH - connection.opened
+  log.info({ code, wasClean, durationMs, error: this.failure?.code }, 'websocket closed')
+  if (hooks === undefined) return
+  const info = { code, reason, wasClean, durationMs }
+  for (const hook of hooks.onClose) {
+    try { hook.call(runtime.instance, this, connection.request!, info) } catch (err) { log.error({ err }, 'websocket onClose hook threw') }
+  }
+}
+
+function requestOf (socket: WebSocket): FastifyRequest {
+  return connectionOf(socket).request!
 }
 
 export function getState (instance: unknown): PluginState | undefined {
@@ -71,16 +132,31 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
   const json = schemas.message !== undefined || messageHandlers !== undefined
   let runtime: RouteRuntime | undefined
 
-  function prepare (state: PluginState, request: FastifyRequest, reply: FastifyReply): RouteRuntime {
-    if (runtime !== undefined && runtime.state === state) return runtime
-    // compiled once per route (and plugin registration), with the route's compilers
-    return (runtime = {
-      state,
-      options: resolveOptions(wsOptions, state.options),
-      validate: schemas.message === undefined ? undefined : compileMessageValidator(request, schemas.message),
+  function prepare (instance: FastifyInstance, state: PluginState, request: FastifyRequest, reply: FastifyReply): RouteRuntime {
+    if (runtime !== undefined && runtime.state === state && runtime.instance === instance) return runtime
+    // resolved and compiled once per route (and plugin registration), with the route's compilers
+    const options = resolveOptions(wsOptions, state.options)
+    const validate = schemas.message === undefined ? undefined : compileMessageValidator(request, schemas.message)
+    const settings = resolveSettings({
+      maxPayload: options.maxPayload,
+      maxFragments: options.maxFragments,
+      closeTimeout: options.closeTimeout,
+      // issue 5: flow control and liveness
+      heartbeatInterval: options.heartbeatInterval,
+      idleTimeout: options.idleTimeout,
+      maxLifetime: options.maxLifetime,
+      incompleteMessageTimeout: options.incompleteMessageTimeout,
+      maxBufferedAmount: options.maxBufferedAmount,
+      bufferedAmountPolicy: options.bufferedAmountPolicy,
+      maxQueuedMessages: options.maxQueuedMessages,
+      maxQueuedBytes: options.maxQueuedBytes,
+      onListenerError,
       serialize: schemas.outbound === undefined ? undefined : compileOutboundSerializer(reply, schemas.outbound),
-      json
-    })
+      inbound: json
+        ? createInbound({ validate, policy: options.invalidMessage, handlers: messageHandlers, request: requestOf, onHandlerError })
+        : undefined
+    }, onConnectionClose)
+    return (runtime = { state, instance, options, settings })
   }
 
   return function webSocketRouteHandler (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
@@ -113,7 +189,8 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     if (state.closing) {
       return sendHttpError(reply, new HandshakeError('WS_ERR_SERVER_CLOSING', 503, 'the server is shutting down'))
     }
-    const { options, validate, serialize } = prepare(state, request, reply)
+    const currentRuntime = prepare(this, state, request, reply)
+    const options = currentRuntime.options
     // ---- issue 5: origin allow-list and connection limits, before the 101 ----
     const origin = request.headers.origin
     if (options.allowedOrigins !== undefined && !options.allowedOrigins(typeof origin === 'string' ? origin : undefined, request)) {
@@ -144,69 +221,33 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     const log = request.log
     const route = request.routeOptions.url ?? request.url
     const hooks = collectHooks(this)
-    // Memory: the closures below live as long as the connection. They reach the request only
-    // through `held`, set when something needs it later (an errorHandler, onClose hooks, JSON
-    // messages), so an idle connection does not keep its request, reply and HTTP response alive.
-    const held = json || options.errorHandler !== undefined || (hooks !== undefined && hooks.onClose.length > 0) ? request : undefined
-    let ws: WebSocket | undefined
-    const onHandlerError = (err: unknown): void => {
-      log.error({ err }, 'websocket handler threw')
-      if (ws === undefined) return
-      if (options.errorHandler !== undefined) {
-        try {
-          options.errorHandler.call(this, err, ws, held!)
-        } catch (handlerErr) {
-          log.error({ err: handlerErr }, 'websocket errorHandler threw')
-        }
-      }
-      // an unexpected exception closes with 1011 and no internal detail
-      if (ws.readyState === WebSocket.OPEN) ws.close(CloseCode.InternalError)
+    const connection: RouteConnection = {
+      runtime: currentRuntime,
+      log,
+      request: json || options.errorHandler !== undefined || (hooks !== undefined && hooks.onClose.length > 0) ? request : undefined,
+      hooks,
+      route,
+      opened: Date.now() - EPOCH
     }
-    ws = new WebSocket(socket, {
-      maxPayload: options.maxPayload,
-      maxFragments: options.maxFragments,
-      closeTimeout: options.closeTimeout,
-      // issue 5: flow control and liveness
-      heartbeatInterval: options.heartbeatInterval,
-      idleTimeout: options.idleTimeout,
-      maxLifetime: options.maxLifetime,
-      incompleteMessageTimeout: options.incompleteMessageTimeout,
-      maxBufferedAmount: options.maxBufferedAmount,
-      bufferedAmountPolicy: options.bufferedAmountPolicy,
-      maxQueuedMessages: options.maxQueuedMessages,
-      maxQueuedBytes: options.maxQueuedBytes,
+    const connectionOptions: InternalOptions = {
       protocol,
       // issue 4: permessage-deflate
       extensions: deflate?.response,
       perMessageDeflate: deflate === null || pmd === null ? null : { params: deflate.params, threshold: pmd.threshold, level: pmd.level, memLevel: pmd.memLevel },
-      onListenerError: onHandlerError,
-      serialize,
-      inbound: json
-        ? createInbound(() => ws!, { validate, policy: options.invalidMessage, handlers: messageHandlers, request, onHandlerError })
-        : undefined
-    })
-    const socketRef = ws
-    const opened = Date.now()
+      [kSettings]: currentRuntime.settings,
+      [kContext]: connection
+    }
+    const ws = new WebSocket(socket, connectionOptions)
     addConnection(state, route, ws)
-    ws.on('close', (code: number, reason: Buffer, wasClean: boolean) => { // 'close' fires once: no once() wrapper
-      deleteConnection(state, route, socketRef)
-      const durationMs = Date.now() - opened
-      log.info({ code, wasClean, durationMs, error: socketRef.failure?.code }, 'websocket closed')
-      if (hooks === undefined) return
-      const info = { code, reason: reason.toString(), wasClean, durationMs }
-      for (const hook of hooks.onClose) {
-        try { hook.call(this, socketRef, held!, info) } catch (err) { log.error({ err }, 'websocket onClose hook threw') }
-      }
-    })
     log.debug({ route, protocol }, 'websocket open')
     try {
       if (hooks !== undefined) for (const hook of hooks.onOpen) hook.call(this, ws, request)
       const result = wsHandler.call(this, ws, request)
       if (result !== undefined && result !== null && typeof (result as Promise<unknown>).then === 'function') {
-        (result as Promise<unknown>).then(undefined, onHandlerError)
+        (result as Promise<unknown>).then(undefined, onListenerError.bind(ws))
       }
     } catch (err) {
-      onHandlerError(err)
+      onHandlerError(ws, err)
     }
     // bytes that came with the upgrade request are parsed once the handler had its chance to listen
     ws.receive(upgrade.head)

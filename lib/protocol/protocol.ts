@@ -90,12 +90,18 @@ export function checkCloseArguments (code: number | undefined, reason: string | 
   }
 }
 
+/** the empty event queues every connection shares while nothing is queued (frozen: never pushed to) */
+const NO_EVENTS: ProtocolEvent[] = Object.freeze([]) as unknown as ProtocolEvent[]
+const NO_FLAGS: boolean[] = Object.freeze([]) as unknown as boolean[]
+
 export class WebSocketProtocol implements ParserSink {
   private readonly parser: FrameParser
   private readonly writer: FrameWriter
-  private events: ProtocolEvent[] = []
+  // Memory: an idle connection shares the frozen empty queues (no arrays of its own); a read
+  // that queues events makes new ones, dropped again once everything was taken.
+  private events: ProtocolEvent[] = NO_EVENTS
   /** aligned with `events`: the event's reply waits until the event is taken */
-  private deferred: boolean[] = []
+  private deferred: boolean[] = NO_FLAGS
   /** events[head..] are not taken yet */
   private head = 0
   private untakenMessages = 0
@@ -163,9 +169,9 @@ export class WebSocketProtocol implements ParserSink {
   takeEvents (): ProtocolEvent[] {
     if (this.head === 0 && this.untakenDeferred === 0) {
       const events = this.events
-      if (events.length === 0) return []
-      this.events = []
-      this.deferred = []
+      if (events.length === 0) return NO_EVENTS
+      this.events = NO_EVENTS
+      this.deferred = NO_FLAGS
       this.untakenMessages = 0
       return events
     }
@@ -196,8 +202,8 @@ export class WebSocketProtocol implements ParserSink {
       this.reply(event)
     }
     if (this.head === this.events.length) {
-      this.events = []
-      this.deferred = []
+      this.events = NO_EVENTS
+      this.deferred = NO_FLAGS
       this.head = 0
     }
     return event
@@ -212,6 +218,10 @@ export class WebSocketProtocol implements ParserSink {
    */
   private queue (event: ProtocolEvent): void {
     const defer = this.untakenMessages > 0 || this.untakenDeferred > 0
+    if (this.events === NO_EVENTS) {
+      this.events = []
+      this.deferred = []
+    }
     this.events.push(event)
     this.deferred.push(defer)
     if (event.type === 'message') this.untakenMessages++

@@ -55,7 +55,8 @@ export interface FrameOptions {
 /** The outgoing byte queue of one connection. */
 export class FrameWriter {
   private readonly mask: boolean
-  private chunks: Buffer[] = []
+  /** NOTHING (shared) while empty: an idle connection has no array of its own */
+  private chunks: Buffer[] = NOTHING
   /** the current run of this writer's bytes in the slab: [runStart, runEnd) of runSlab */
   private runSlab: Buffer | null = null
   private runStart = 0
@@ -84,7 +85,7 @@ export class FrameWriter {
 
   private closeRun (): void {
     if (this.runSlab !== null && this.runEnd > this.runStart) {
-      this.chunks.push(this.runSlab.subarray(this.runStart, this.runEnd))
+      this.push(this.runSlab.subarray(this.runStart, this.runEnd))
     }
     this.runSlab = null
     this.runStart = this.runEnd = 0
@@ -114,7 +115,7 @@ export class FrameWriter {
     } else {
       body = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, length)
     }
-    this.chunks.push(body)
+    this.push(body)
     this.pendingBytes += length
   }
 
@@ -153,8 +154,13 @@ export class FrameWriter {
     this.closeRun()
     const out = this.chunks
     if (out.length === 0) return NOTHING // most reads produce no output: no array per call
-    this.chunks = []
+    this.chunks = NOTHING
     this.pendingBytes = 0
     return out
+  }
+
+  private push (chunk: Buffer): void {
+    if (this.chunks === NOTHING) this.chunks = [chunk]
+    else this.chunks.push(chunk)
   }
 }
