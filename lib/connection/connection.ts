@@ -155,13 +155,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         flush: () => { if (!this.dispatching) this.flush() }
       })
     this.liveness = new Liveness(this, settings.liveness)
-    this.core = new WebSocketProtocol({
-      role: settings.role,
-      maxPayload: settings.maxPayload,
-      maxFragments: settings.maxFragments,
-      // RFC 7692 §6: RSV1 marks a compressed message only once the extension is negotiated
-      allowRsv1: this.deflate !== null
-    })
+    // RFC 7692 §6: RSV1 marks a compressed message only once the extension is negotiated
+    this.core = new WebSocketProtocol(this.deflate === null ? settings.core : settings.coreWithDeflate)
     // Memory: listeners are shared module-level functions that find this WebSocket through the
     // socket, not six closures per connection.
     ;(socket as OwnedSocket)[kWebSocket] = this

@@ -4,6 +4,7 @@
  * instead of a dozen fields); `new WebSocket(socket, options)` resolves its own.
  */
 import { Defaults } from '../protocol/constants.js'
+import type { ProtocolOptions } from '../protocol/protocol.js'
 import type { LivenessOptions } from './heartbeat.js'
 import { type BufferedAmountPolicy, defaultMaxBufferedAmount, defaultMaxQueuedBytes, LimitDefaults } from './limits.js'
 import type { WebSocketOptions } from './types.js'
@@ -19,6 +20,9 @@ export interface ConnectionSettings {
   readonly maxBufferedAmount: number
   readonly bufferedAmountPolicy: BufferedAmountPolicy
   readonly liveness: LivenessOptions
+  /** the core's options, without and with permessage-deflate (RSV1 allowed) */
+  readonly core: Required<ProtocolOptions>
+  readonly coreWithDeflate: Required<ProtocolOptions>
   readonly onListenerError: ((error: unknown) => void) | undefined
   readonly inbound: ((data: Buffer, binary: boolean) => unknown) | undefined
   readonly serialize: (value: unknown) => string
@@ -40,10 +44,14 @@ export function resolveSettings (
   onClose?: ConnectionSettings['onClose']
 ): ConnectionSettings {
   const maxPayload = options.maxPayload ?? Defaults.maxPayload
+  const role = options.role ?? 'server'
+  const maxFragments = options.maxFragments ?? Defaults.maxFragments
   return {
-    role: options.role ?? 'server',
+    role,
     maxPayload,
-    maxFragments: options.maxFragments ?? Defaults.maxFragments,
+    maxFragments,
+    core: { role, maxPayload, maxFragments, allowRsv1: false },
+    coreWithDeflate: { role, maxPayload, maxFragments, allowRsv1: true },
     closeTimeout: options.closeTimeout ?? Defaults.closeTimeout,
     maxQueuedMessages: options.maxQueuedMessages ?? LimitDefaults.maxQueuedMessages,
     maxQueuedBytes: options.maxQueuedBytes ?? defaultMaxQueuedBytes(maxPayload),

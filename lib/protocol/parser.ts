@@ -50,11 +50,11 @@ function protocolError (code: string, message: string): ProtocolError {
 }
 
 export class FrameParser {
-  private readonly sink: ParserSink
-  private readonly requireMask: boolean
-  private readonly maxPayload: number
-  private readonly maxFragments: number
-  private readonly allowRsv1: boolean
+  private sink: ParserSink
+  private requireMask: boolean
+  private maxPayload: number
+  private maxFragments: number
+  private allowRsv1: boolean
 
   private state: number = HEADER
   /** partial header bytes carried to the next chunk (at most 13) */
@@ -96,6 +96,42 @@ export class FrameParser {
     this.maxPayload = options.maxPayload
     this.maxFragments = options.maxFragments
     this.allowRsv1 = options.allowRsv1
+  }
+
+  /**
+   * Reuse this parser for another connection (see WebSocketProtocol: idle connections give
+   * their parser back to a shared pool). Everything is reset as by the constructor.
+   */
+  reset (sink: ParserSink, options: ParserOptions): void {
+    this.sink = sink
+    this.requireMask = options.role === 'server'
+    this.maxPayload = options.maxPayload
+    this.maxFragments = options.maxFragments
+    this.allowRsv1 = options.allowRsv1
+    this.state = HEADER
+    this.leftover = null
+    this.fin = false
+    this.opcode = 0
+    this.masked = false
+    this.maskKey = 0
+    this.keyIndex = 0
+    this.remaining = 0
+    this.frameLength = 0
+    this.control = null
+    this.controlLength = 0
+    this.messageOpcode = 0
+    this.compressed = false
+    this.fragments = 0
+    this.messageLength = 0
+    this.utf8 = UTF8_ACCEPT
+    this.acc = null
+    this.pieces = null
+    this.piecesMasked = false
+  }
+
+  /** True between frames with nothing held: no partial header, frame or message. */
+  get idle (): boolean {
+    return this.state === HEADER && this.leftover === null && this.messageOpcode === 0
   }
 
   /** Bytes of an incomplete message held in memory (for accounting). */

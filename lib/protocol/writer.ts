@@ -44,7 +44,7 @@ function nextMask (): Uint8Array {
 }
 
 /** what take() returns when nothing is queued (frozen: shared by every writer) */
-const NOTHING: Buffer[] = Object.freeze([]) as unknown as Buffer[]
+export const NOTHING: Buffer[] = Object.freeze([]) as unknown as Buffer[]
 
 export interface FrameOptions {
   fin: boolean
@@ -54,7 +54,8 @@ export interface FrameOptions {
 
 /** The outgoing byte queue of one connection. */
 export class FrameWriter {
-  private readonly mask: boolean
+  /** client role: frames are masked (settable so that an idle writer can be reused) */
+  mask: boolean
   /** NOTHING (shared) while empty: an idle connection has no array of its own */
   private chunks: Buffer[] = NOTHING
   /** the current run of this writer's bytes in the slab: [runStart, runEnd) of runSlab */
