@@ -7,12 +7,11 @@
  *   is over its bound, so nothing accepted is lost and memory stays bounded.
  * - 'close' is emitted exactly once, after the transport has closed.
  */
-import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import { CloseCode } from '../protocol/constants.js'
 import { ProtocolError, WebSocketUsageError } from '../protocol/errors.js'
 import { type ProtocolEvent, ReadyState, toBuffer, WebSocketProtocol } from '../protocol/protocol.js'
-import { type ExpiryReason, kExpire, kHeartbeatPing, kInMessage, Liveness } from './heartbeat.js'
+import { type ExpiryReason, kExpire, kHeartbeatPing, kInMessage, LivenessEmitter } from './heartbeat.js'
 import { type ConnectionSettings, type InternalOptions, kContext, kSettings, resolveSettings } from './settings.js'
 // permessage-deflate (issue 4)
 import { isUtf8 } from 'node:buffer'
@@ -59,7 +58,7 @@ const enum Flag {
   WatchingListeners = 1 << 13
 }
 
-export class WebSocket extends EventEmitter<WebSocketEvents> {
+export class WebSocket extends LivenessEmitter {
   static readonly CONNECTING = ReadyState.Connecting
   static readonly OPEN = ReadyState.Open
   static readonly CLOSING = ReadyState.Closing
@@ -71,7 +70,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   /** negotiated extensions as answered in the 101 ('' when none) */
   readonly extensions: string
   // Memory: an idle connection is this object, its core (protocol, parser, writer) and its
-  // liveness record. Settings are shared per route, booleans are bits of `flags`, queues are
+  // liveness fields (its base class). Settings are shared per route, booleans are bits of `flags`, queues are
   // created when first needed.
   private readonly settings: ConnectionSettings
   private flags = 0
@@ -96,7 +95,6 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   /** the failure that ended this connection, if any */
   failure: ProtocolError | null = null
   // ---- flow control and liveness (issue 5) ----
-  private readonly liveness: Liveness
   private drainWaiters: Array<() => void> | null = null
   /** promises returned by async 'message' listeners, not settled yet, and their bytes */
   private pendingListeners = 0
@@ -154,7 +152,6 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         addCallback: (cb) => { (this.callbacks ??= []).push(cb) },
         flush: () => { if (!this.dispatching) this.flush() }
       })
-    this.liveness = new Liveness(this, settings.liveness)
     // RFC 7692 §6: RSV1 marks a compressed message only once the extension is negotiated
     this.core = new WebSocketProtocol(this.deflate === null ? settings.core : settings.coreWithDeflate)
     // Memory: listeners are shared module-level functions that find this WebSocket through the
@@ -167,7 +164,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     socket.on('drain', socketOnDrain)
     const s = socket as Duplex & { setNoDelay?: (v: boolean) => void }
     if (typeof s.setNoDelay === 'function') s.setNoDelay(true)
-    this.liveness.start()
+    this.startLiveness(settings.liveness)
   }
 
   /** Feed bytes that arrived with the upgrade request (the `head` of the 'upgrade' event). */
@@ -189,7 +186,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   // ---- inbound ----
 
   private onData (chunk: Buffer): void {
-    this.liveness.sawBytes = true
+    this.sawBytes()
     this.dispatching = true
     try {
       this.core.receive(chunk)
@@ -256,7 +253,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   private onMessage (data: Buffer, binary: boolean): void {
-    this.liveness.sawMessage = true
+    this.sawMessage()
     let value: unknown = data
     if (this.settings.inbound !== undefined) {
       try {
@@ -433,12 +430,12 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     const payload: string | Buffer = kind === 'text' ? data as string : kind === 'binary' ? toBuffer(data as ArrayBuffer) : this.settings.serialize(data)
     if (!this.admit(payload, cb)) return false
     if (this.outbox !== null && this.outbox.offer(payload, cb)) {
-      this.liveness.sawMessage = true
+      this.sawMessage()
       return this.sendResult()
     }
     if (typeof payload === 'string') this.core.sendText(payload)
     else this.core.sendBinary(payload)
-    this.liveness.sawMessage = true
+    this.sawMessage()
     if (cb !== undefined) (this.callbacks ??= []).push(cb)
     if (!this.dispatching) this.flush()
     return this.sendResult()
@@ -462,7 +459,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (!this.admit(message.frame, cb)) return false
     if (this.core.pendingOutput > 0) this.flush()
     this.socket.write(message.frame, cb)
-    this.liveness.sawMessage = true
+    this.sawMessage()
     this.sendResult()
     return true
   }
@@ -674,7 +671,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   private onTransportClose (): void {
     this.transportClosed = true
-    this.liveness.stop()
+    this.stopLiveness()
     this.releaseDrainWaiters()
     if (this.closeTimer !== null) {
       clearTimeout(this.closeTimer)

@@ -10,6 +10,9 @@
  * no connection is watched, so an idle process holds no timer.
  */
 
+import { EventEmitter } from 'node:events'
+import type { WebSocketEvents } from './types.js'
+
 export interface LivenessOptions {
   /** ms of peer silence before a Ping is sent; the peer then has as long again to answer. 0 = off */
   heartbeatInterval: number
@@ -27,16 +30,7 @@ export type ExpiryReason = 'heartbeat' | 'idle' | 'lifetime' | 'incomplete-messa
 export const kHeartbeatPing: unique symbol = Symbol('fastify-rfc6455.heartbeatPing')
 export const kExpire: unique symbol = Symbol('fastify-rfc6455.expire')
 export const kInMessage: unique symbol = Symbol('fastify-rfc6455.inMessage')
-
-/** What the clock needs from a connection. */
-export interface LivenessTarget {
-  /** send a heartbeat Ping */
-  [kHeartbeatPing] (): void
-  /** a deadline passed */
-  [kExpire] (reason: ExpiryReason): void
-  /** true while an inbound data message has started and not finished */
-  readonly [kInMessage]: boolean
-}
+const kTick: unique symbol = Symbol('fastify-rfc6455.tick')
 
 /**
  * Milliseconds since this module was loaded (at least 1): small integers, which V8 stores in the
@@ -45,54 +39,66 @@ export interface LivenessTarget {
 const EPOCH = Date.now() - 1
 function now (): number { return Date.now() - EPOCH }
 
-/** Per-connection liveness state, watched by the shared clock. */
-export class Liveness {
-  /** any bytes arrived from the peer since the last tick */
-  sawBytes = false
-  /** a data message was received or sent since the last tick */
-  sawMessage = false
-  private readonly target: LivenessTarget
-  /** shared by every connection of a route */
-  private readonly options: LivenessOptions
+const SAW_BYTES = 1
+const SAW_MESSAGE = 2
+const WATCHING = 4
+
+/**
+ * The liveness record of a connection, as the base class of its WebSocket: the fields live in
+ * the connection object itself rather than in one more object per connection (memory).
+ */
+export abstract class LivenessEmitter extends EventEmitter<WebSocketEvents> {
+  /** SAW_BYTES, SAW_MESSAGE (since the last tick) and WATCHING */
+  private livenessBits = 0
+  /** shared by every connection of a route; null until startLiveness() */
+  private livenessOptions: LivenessOptions | null = null
   private readonly opened: number
   private lastBytes: number
   private lastMessage: number
   private pingSentAt = 0
   private messageStartedAt = 0
-  private watching = false
 
-  constructor (target: LivenessTarget, options: LivenessOptions) {
-    this.target = target
-    this.options = options
+  constructor () {
+    super()
     this.opened = this.lastBytes = this.lastMessage = now()
   }
 
-  get active (): boolean {
-    const o = this.options
-    return o.heartbeatInterval > 0 || o.idleTimeout > 0 || o.maxLifetime > 0 || o.incompleteMessageTimeout > 0
+  /** send a heartbeat Ping */
+  abstract [kHeartbeatPing] (): void
+  /** a deadline passed */
+  abstract [kExpire] (reason: ExpiryReason): void
+  /** true while an inbound data message has started and not finished */
+  abstract get [kInMessage] (): boolean
+
+  /** any bytes arrived from the peer (hot path: one bit, turned into a time by the clock) */
+  protected sawBytes (): void { this.livenessBits |= SAW_BYTES }
+  /** a data message was received or sent */
+  protected sawMessage (): void { this.livenessBits |= SAW_MESSAGE }
+
+  protected startLiveness (options: LivenessOptions): void {
+    if ((this.livenessBits & WATCHING) !== 0 || !isActive(options)) return
+    this.livenessOptions = options
+    this.livenessBits |= WATCHING
+    clock.watch(this, resolutionFor(options))
   }
 
-  start (): void {
-    if (this.watching || !this.active) return
-    this.watching = true
-    clock.watch(this, resolutionFor(this.options))
-  }
-
-  stop (): void {
-    if (!this.watching) return
-    this.watching = false
+  protected stopLiveness (): void {
+    if ((this.livenessBits & WATCHING) === 0) return
+    this.livenessBits &= ~WATCHING
     clock.unwatch(this)
   }
 
   /** Called by the clock. */
-  tick (now: number): void {
-    const o = this.options
-    if (this.sawBytes) { this.sawBytes = false; this.lastBytes = now; this.pingSentAt = 0 }
-    if (this.sawMessage) { this.sawMessage = false; this.lastMessage = now }
+  [kTick] (now: number): void {
+    const o = this.livenessOptions as LivenessOptions
+    const bits = this.livenessBits
+    if ((bits & SAW_BYTES) !== 0) { this.lastBytes = now; this.pingSentAt = 0 }
+    if ((bits & SAW_MESSAGE) !== 0) this.lastMessage = now
+    this.livenessBits = bits & WATCHING
     if (o.maxLifetime > 0 && now - this.opened >= o.maxLifetime) return this.fire('lifetime')
     if (o.idleTimeout > 0 && now - this.lastMessage >= o.idleTimeout) return this.fire('idle')
     if (o.incompleteMessageTimeout > 0) {
-      if (!this.target[kInMessage]) this.messageStartedAt = 0
+      if (!this[kInMessage]) this.messageStartedAt = 0
       else if (this.messageStartedAt === 0) this.messageStartedAt = now
       else if (now - this.messageStartedAt >= o.incompleteMessageTimeout) return this.fire('incomplete-message')
     }
@@ -102,15 +108,19 @@ export class Liveness {
         if (now - this.pingSentAt >= o.heartbeatInterval) return this.fire('heartbeat')
       } else if (now - this.lastBytes >= o.heartbeatInterval) {
         this.pingSentAt = now
-        this.target[kHeartbeatPing]()
+        this[kHeartbeatPing]()
       }
     }
   }
 
   private fire (reason: ExpiryReason): void {
-    this.stop()
-    this.target[kExpire](reason)
+    this.stopLiveness()
+    this[kExpire](reason)
   }
+}
+
+function isActive (o: LivenessOptions): boolean {
+  return o.heartbeatInterval > 0 || o.idleTimeout > 0 || o.maxLifetime > 0 || o.incompleteMessageTimeout > 0
 }
 
 function resolutionFor (o: LivenessOptions): number {
@@ -124,7 +134,7 @@ function resolutionFor (o: LivenessOptions): number {
 
 /** The one timer of the process. */
 class LivenessClock {
-  private readonly watched = new Set<Liveness>()
+  private readonly watched = new Set<LivenessEmitter>()
   private timer: NodeJS.Timeout | null = null
   private resolution = Infinity
   /** how many intervals were ever created (for tests: one per busy period, not per socket) */
@@ -138,7 +148,7 @@ class LivenessClock {
     return this.timer !== null
   }
 
-  watch (item: Liveness, resolution: number): void {
+  watch (item: LivenessEmitter, resolution: number): void {
     this.watched.add(item)
     if (this.timer === null || resolution < this.resolution) {
       this.resolution = Math.min(resolution, this.resolution)
@@ -146,7 +156,7 @@ class LivenessClock {
     }
   }
 
-  unwatch (item: Liveness): void {
+  unwatch (item: LivenessEmitter): void {
     this.watched.delete(item)
     if (this.watched.size === 0 && this.timer !== null) {
       clearInterval(this.timer)
@@ -167,7 +177,7 @@ class LivenessClock {
     // a Set iterates entries added during iteration too; deleting while iterating is safe
     for (const item of this.watched) {
       try {
-        item.tick(time)
+        item[kTick](time)
       } catch {
         // a failing target must not stop the clock for every other connection
       }

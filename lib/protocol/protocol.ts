@@ -94,6 +94,12 @@ export function checkCloseArguments (code: number | undefined, reason: string | 
 const NO_EVENTS: ProtocolEvent[] = Object.freeze([]) as unknown as ProtocolEvent[]
 const NO_FLAGS: boolean[] = Object.freeze([]) as unknown as boolean[]
 
+/** bits of WebSocketProtocol's state */
+const INPUT_DONE = 1
+const CLOSE_SENT = 2
+const CLOSE_RECEIVED = 4
+const INPUT_ENDED = 8
+
 /**
  * Parsers and writers of idle connections. A connection takes a parser when bytes arrive and
  * gives it back once the read left no partial frame or message; it takes a writer when it
@@ -131,11 +137,17 @@ export class WebSocketProtocol implements ParserSink {
   private head = 0
   private untakenMessages = 0
   private untakenDeferred = 0
+  /** INPUT_DONE | CLOSE_SENT | CLOSE_RECEIVED | INPUT_ENDED (one integer: memory per connection) */
+  private bits = 0
   /** the parser saw the peer's Close frame or a violation: no `end` event follows */
-  private inputDone = false
-  private closeSent = false
-  private closeReceived = false
-  private inputEnded = false
+  private get inputDone (): boolean { return (this.bits & INPUT_DONE) !== 0 }
+  private set inputDone (on: boolean) { this.bits = on ? this.bits | INPUT_DONE : this.bits & ~INPUT_DONE }
+  private get closeSent (): boolean { return (this.bits & CLOSE_SENT) !== 0 }
+  private set closeSent (on: boolean) { this.bits = on ? this.bits | CLOSE_SENT : this.bits & ~CLOSE_SENT }
+  private get closeReceived (): boolean { return (this.bits & CLOSE_RECEIVED) !== 0 }
+  private set closeReceived (on: boolean) { this.bits = on ? this.bits | CLOSE_RECEIVED : this.bits & ~CLOSE_RECEIVED }
+  private get inputEnded (): boolean { return (this.bits & INPUT_ENDED) !== 0 }
+  private set inputEnded (on: boolean) { this.bits = on ? this.bits | INPUT_ENDED : this.bits & ~INPUT_ENDED }
   /** the code/reason of the Close frame we sent, if any */
   sentCloseCode: number | undefined = undefined
 
