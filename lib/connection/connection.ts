@@ -74,8 +74,7 @@ export class WebSocket extends LivenessEmitter {
   // created when first needed.
   private readonly settings: ConnectionSettings
   private flags = 0
-  // ---- permessage-deflate (issue 4) ----
-  private readonly deflate: PerMessageDeflate | null
+  // ---- permessage-deflate (issue 4): the zlib state is `outbox.deflate` ----
   /** events waiting while a message is inflated, in order */
   private held: ProtocolEvent[] | null = null
   private heldBytes = 0
@@ -143,17 +142,16 @@ export class WebSocket extends LivenessEmitter {
     this.protocol = options.protocol ?? ''
     this.extensions = options.extensions ?? ''
     const pmd = options.perMessageDeflate ?? null
-    this.deflate = pmd === null ? null : new PerMessageDeflate({ params: pmd.params, maxPayload: settings.maxPayload, level: pmd.level, memLevel: pmd.memLevel })
-    this.outbox = this.deflate === null
+    this.outbox = pmd === null
       ? null
-      : new CompressionOutbox(this.deflate, pmd?.threshold ?? 1024, {
+      : new CompressionOutbox(new PerMessageDeflate({ params: pmd.params, maxPayload: settings.maxPayload, level: pmd.level, memLevel: pmd.memLevel }), pmd.threshold ?? 1024, {
         sendRaw: (opcode, data, compressed) => this.core.sendRaw(opcode, data, { compressed }),
         close: (code, reason) => this.core.close(code, reason),
         addCallback: (cb) => { (this.callbacks ??= []).push(cb) },
         flush: () => { if (!this.dispatching) this.flush() }
       })
     // RFC 7692 §6: RSV1 marks a compressed message only once the extension is negotiated
-    this.core = new WebSocketProtocol(this.deflate === null ? settings.core : settings.coreWithDeflate)
+    this.core = new WebSocketProtocol(this.outbox === null ? settings.core : settings.coreWithDeflate)
     // Memory: listeners are shared module-level functions that find this WebSocket through the
     // socket, not six closures per connection.
     ;(socket as OwnedSocket)[kWebSocket] = this
@@ -220,7 +218,7 @@ export class WebSocket extends LivenessEmitter {
     }
     switch (event.type) {
       case 'message':
-        if (event.compressed && this.deflate !== null) this.inflateMessage(event.data, event.binary)
+        if (event.compressed && this.outbox !== null) this.inflateMessage(event.data, event.binary)
         else this.onMessage(event.data, event.binary)
         break
       case 'ping':
@@ -725,7 +723,7 @@ export class WebSocket extends LivenessEmitter {
    */
   private inflateMessage (data: Buffer, binary: boolean): void {
     this.inflating = true
-    ;(this.deflate as PerMessageDeflate).decompress(data, (error, out) => {
+    ;(this.outbox as CompressionOutbox).deflate.decompress(data, (error, out) => {
       this.inflating = false
       this.dispatching = true
       try {
@@ -774,7 +772,7 @@ export class WebSocket extends LivenessEmitter {
 
   /** zlib state goes as soon as the transport is closed and no inflate is in flight. */
   private releaseDeflate (): void {
-    if (this.deflate !== null && !this.inflating) this.deflate.close()
+    if (this.outbox !== null && !this.inflating) this.outbox.deflate.close()
   }
 
   /**

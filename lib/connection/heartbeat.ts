@@ -31,6 +31,8 @@ export const kHeartbeatPing: unique symbol = Symbol('fastify-rfc6455.heartbeatPi
 export const kExpire: unique symbol = Symbol('fastify-rfc6455.expire')
 export const kInMessage: unique symbol = Symbol('fastify-rfc6455.inMessage')
 const kTick: unique symbol = Symbol('fastify-rfc6455.tick')
+/** ms since the connection was opened */
+export const kAge: unique symbol = Symbol('fastify-rfc6455.age')
 
 /**
  * Milliseconds since this module was loaded (at least 1): small integers, which V8 stores in the
@@ -61,6 +63,10 @@ export abstract class LivenessEmitter extends EventEmitter<WebSocketEvents> {
   constructor () {
     super()
     this.opened = this.lastBytes = this.lastMessage = now()
+  }
+
+  get [kAge] (): number {
+    return now() - this.opened
   }
 
   /** send a heartbeat Ping */

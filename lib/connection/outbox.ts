@@ -24,7 +24,8 @@ export interface OutboxHost {
 }
 
 export class CompressionOutbox {
-  private readonly deflate: PerMessageDeflate
+  /** the connection's zlib state (inbound and outbound) */
+  readonly deflate: PerMessageDeflate
   private readonly threshold: number
   private readonly host: OutboxHost
   private items: Outgoing[] = []

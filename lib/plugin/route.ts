@@ -9,6 +9,7 @@
  */
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import { WebSocket } from '../connection/connection.js'
+import { kAge } from '../connection/heartbeat.js'
 import { type ConnectionSettings, type InternalOptions, kContext, kSettings, resolveSettings } from '../connection/settings.js'
 import { HandshakeError, WebSocketUsageError } from '../protocol/errors.js'
 import { buildAcceptResponse, HandshakeErrorCode, selectProtocol, validateHandshake, type ValidHandshake } from '../protocol/handshake.js'
@@ -46,6 +47,8 @@ interface RouteRuntime {
   options: ResolvedOptions
   /** the connection settings every WebSocket of the route shares */
   settings: ConnectionSettings
+  /** the route's URL pattern (prefix included): the key of websocketConnectionsByRoute */
+  route: string
 }
 
 /**
@@ -58,12 +61,7 @@ interface RouteConnection {
   log: FastifyBaseLogger
   request: FastifyRequest | undefined
   hooks: HookLists | undefined
-  route: string
-  /** ms since EPOCH: a small integer */
-  opened: number
 }
-
-const EPOCH = Date.now()
 
 function connectionOf (socket: WebSocket): RouteConnection {
   return socket[kContext] as RouteConnection
@@ -93,8 +91,8 @@ function onListenerError (this: WebSocket, err: unknown): void {
 function onConnectionClose (this: WebSocket, code: number, reason: string, wasClean: boolean): void {
   const connection = connectionOf(this)
   const { runtime, log, hooks } = connection
-  deleteConnection(runtime.state, connection.route, this)
-  const durationMs = Date.now() - EPOCH - connection.opened
+  deleteConnection(runtime.state, runtime.route, this)
+  const durationMs = this[kAge]
   log.info({ code, wasClean, durationMs, error: this.failure?.code }, 'websocket closed')
   if (hooks === undefined) return
   const info = { code, reason, wasClean, durationMs }
@@ -156,7 +154,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
         ? createInbound({ validate, policy: options.invalidMessage, handlers: messageHandlers, request: requestOf, onHandlerError })
         : undefined
     }, onConnectionClose)
-    return (runtime = { state, instance, options, settings })
+    return (runtime = { state, instance, options, settings, route: request.routeOptions.url ?? request.url })
   }
 
   return function webSocketRouteHandler (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
@@ -219,15 +217,13 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
 
     // ---- the connection ----
     const log = request.log
-    const route = request.routeOptions.url ?? request.url
+    const route = currentRuntime.route
     const hooks = collectHooks(this)
     const connection: RouteConnection = {
       runtime: currentRuntime,
       log,
       request: json || options.errorHandler !== undefined || (hooks !== undefined && hooks.onClose.length > 0) ? request : undefined,
-      hooks,
-      route,
-      opened: Date.now() - EPOCH
+      hooks
     }
     const connectionOptions: InternalOptions = {
       protocol,
