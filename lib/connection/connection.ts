@@ -18,6 +18,7 @@ import { isUtf8 } from 'node:buffer'
 import { checkCloseArguments, controlPayload } from '../protocol/protocol.js'
 import type { PreparedMessage } from './broadcast.js'
 import { payloadKind } from './payload.js'
+import { lendReads } from './shared-reads.js'
 import { DeflateCloseCode, DeflateErrorCode } from '../protocol/permessage-deflate.js'
 import { PerMessageDeflate } from './deflate.js'
 import { CompressionOutbox } from './outbox.js'
@@ -33,7 +34,9 @@ const kWebSocket = Symbol('fastify-rfc6455.websocket')
 type OwnedSocket = Duplex & { [kWebSocket]: WebSocket }
 
 // Shared listeners (`this` is the emitter); bracket access reaches the private handlers.
-function socketOnData (this: Duplex, chunk: Buffer): void { (this as OwnedSocket)[kWebSocket]['onData'](chunk) }
+function socketOnData (this: Duplex, chunk: Buffer): void { (this as OwnedSocket)[kWebSocket]['onData'](chunk, false) }
+/** reads into the shared buffer (./shared-reads.ts): the bytes are only lent to the core */
+function socketOnRead (this: Duplex, nread: number, buffer: Buffer): void { (this as OwnedSocket)[kWebSocket]['onData'](buffer.subarray(0, nread), true) }
 function socketOnEnd (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onEnd']() }
 function socketOnClose (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onTransportClose']() }
 function socketOnError (this: Duplex, err: Error): void { (this as OwnedSocket)[kWebSocket]['onSocketError'](err) }
@@ -155,7 +158,8 @@ export class WebSocket extends LivenessEmitter {
     // Memory: listeners are shared module-level functions that find this WebSocket through the
     // socket, not six closures per connection.
     ;(socket as OwnedSocket)[kWebSocket] = this
-    socket.on('data', socketOnData)
+    const lent = settings.sharedReadBuffer && lendReads(socket, socketOnRead)
+    if (!lent) socket.on('data', socketOnData)
     socket.on('end', socketOnEnd)
     socket.on('close', socketOnClose)
     socket.on('error', socketOnError)
@@ -163,11 +167,13 @@ export class WebSocket extends LivenessEmitter {
     const s = socket as Duplex & { setNoDelay?: (v: boolean) => void }
     if (typeof s.setNoDelay === 'function') s.setNoDelay(true)
     this.startLiveness(settings.liveness)
+    // reading into the shared buffer has no 'data' listener to start the flow
+    if (lent) socket.resume()
   }
 
   /** Feed bytes that arrived with the upgrade request (the `head` of the 'upgrade' event). */
   receive (head: Buffer): void {
-    if (head.length > 0) this.onData(head)
+    if (head.length > 0) this.onData(head, false)
   }
 
   get readyState (): ReadyState {
@@ -183,11 +189,12 @@ export class WebSocket extends LivenessEmitter {
 
   // ---- inbound ----
 
-  private onData (chunk: Buffer): void {
+  /** One read. `lent`: the core may keep nothing of `chunk` (the shared read buffer). */
+  private onData (chunk: Buffer, lent: boolean): void {
     this.sawBytes()
     this.dispatching = true
     try {
-      this.core.receive(chunk)
+      this.core.receive(chunk, lent)
       // one event at a time: what a listener sends in answer to a message is queued before the
       // replies the core owes for later frames of this read (a pong, the close echo, a failing
       // close), so a message followed by a Close in one read is answered first

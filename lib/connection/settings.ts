@@ -15,6 +15,7 @@ export interface ConnectionSettings {
   readonly maxPayload: number
   readonly maxFragments: number
   readonly closeTimeout: number
+  readonly sharedReadBuffer: boolean
   readonly maxQueuedMessages: number
   readonly maxQueuedBytes: number
   readonly maxBufferedAmount: number
@@ -53,6 +54,7 @@ export function resolveSettings (
     core: { role, maxPayload, maxFragments, allowRsv1: false },
     coreWithDeflate: { role, maxPayload, maxFragments, allowRsv1: true },
     closeTimeout: options.closeTimeout ?? Defaults.closeTimeout,
+    sharedReadBuffer: options.sharedReadBuffer ?? true,
     maxQueuedMessages: options.maxQueuedMessages ?? LimitDefaults.maxQueuedMessages,
     maxQueuedBytes: options.maxQueuedBytes ?? defaultMaxQueuedBytes(maxPayload),
     maxBufferedAmount: options.maxBufferedAmount ?? defaultMaxBufferedAmount(maxPayload),

@@ -8,6 +8,8 @@ export interface WebSocketOptions {
   maxFragments?: number
   /** ms to wait for the peer's Close frame / TCP close after we close; then the socket is destroyed */
   closeTimeout?: number
+  /** read a plain TCP socket into one buffer shared by all sockets, copying messages out; default true */
+  sharedReadBuffer?: boolean
   /** negotiated subprotocol ('' when none) */
   protocol?: string
   /** queued inbound messages (nobody consuming yet) before reading pauses */

@@ -38,6 +38,8 @@ export interface WebSocketRouteOptions extends LimitOptions {
   maxFragments?: number
   /** ms to wait for the peer's answer to our Close before destroying the socket; default 5000 */
   closeTimeout?: number
+  /** read plain TCP sockets into one shared buffer, copying messages out (see README); default true */
+  sharedReadBuffer?: boolean
   /**
    * Subprotocols this route speaks, or a function that picks one of the client's offers.
    * With a list the first client-offered one (client preference) that the route supports wins.
@@ -171,6 +173,7 @@ export const routeOptionKeys = {
   maxPayload: true,
   maxFragments: true,
   closeTimeout: true,
+  sharedReadBuffer: true,
   protocols: true,
   invalidMessage: true,
   // false: a top-level `errorHandler` is Fastify's own (HTTP) route option
@@ -197,6 +200,7 @@ export interface ResolvedOptions extends ResolvedLimits {
   maxPayload: number
   maxFragments: number
   closeTimeout: number
+  sharedReadBuffer: boolean
   protocols: readonly string[] | ProtocolSelector
   invalidMessage: InvalidMessagePolicy
   errorHandler: WebSocketErrorHandler | undefined
@@ -218,6 +222,7 @@ export function resolveOptions (route: WebSocketRouteOptions | undefined, base: 
     maxPayload: Defaults.maxPayload,
     maxFragments: Defaults.maxFragments,
     closeTimeout: Defaults.closeTimeout,
+    sharedReadBuffer: true,
     protocols: [],
     invalidMessage: 'reply',
     errorHandler: undefined,
@@ -231,6 +236,8 @@ export function resolveOptions (route: WebSocketRouteOptions | undefined, base: 
   if (invalidMessage !== 'reply' && invalidMessage !== 'close' && typeof invalidMessage !== 'function') {
     throw new TypeError("fastify-rfc6455: option invalidMessage must be 'reply', 'close' or a function")
   }
+  const sharedReadBuffer = route?.sharedReadBuffer ?? fallback.sharedReadBuffer
+  if (typeof sharedReadBuffer !== 'boolean') throw new TypeError('fastify-rfc6455: option sharedReadBuffer must be a boolean')
   const errorHandler = route?.errorHandler ?? fallback.errorHandler
   if (errorHandler !== undefined && typeof errorHandler !== 'function') {
     throw new TypeError('fastify-rfc6455: option errorHandler must be a function')
@@ -243,6 +250,7 @@ export function resolveOptions (route: WebSocketRouteOptions | undefined, base: 
     maxPayload: positiveInteger('maxPayload', route?.maxPayload, fallback.maxPayload),
     maxFragments: positiveInteger('maxFragments', route?.maxFragments, fallback.maxFragments),
     closeTimeout: positiveInteger('closeTimeout', route?.closeTimeout, fallback.closeTimeout),
+    sharedReadBuffer,
     protocols
   }
 }

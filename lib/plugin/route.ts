@@ -139,6 +139,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
       maxPayload: options.maxPayload,
       maxFragments: options.maxFragments,
       closeTimeout: options.closeTimeout,
+      sharedReadBuffer: options.sharedReadBuffer,
       // issue 5: flow control and liveness
       heartbeatInterval: options.heartbeatInterval,
       idleTimeout: options.idleTimeout,

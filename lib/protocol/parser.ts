@@ -89,6 +89,13 @@ export class FrameParser {
   private pieces: Buffer[] | null = null
   /** the pieces are still masked: binary payload is unmasked while it is copied into the message */
   private piecesMasked = false
+  /**
+   * The chunk being parsed is only lent: its bytes are overwritten after push() returns (the
+   * adapter reads every socket into one shared buffer). Nothing may then keep a view of it:
+   * messages and control payloads are copied out (unmasked on the way), pieces go straight into
+   * the accumulator.
+   */
+  private borrowed = false
 
   constructor (sink: ParserSink, options: ParserOptions) {
     this.sink = sink
@@ -127,6 +134,7 @@ export class FrameParser {
     this.acc = null
     this.pieces = null
     this.piecesMasked = false
+    this.borrowed = false
   }
 
   /** True between frames with nothing held: no partial header, frame or message. */
@@ -158,9 +166,14 @@ export class FrameParser {
     this.control = null
   }
 
-  /** Feed bytes. The parser takes ownership of `chunk` (payloads are unmasked in place). */
-  push (chunk: Buffer): void {
+  /**
+   * Feed bytes. The parser takes ownership of `chunk` (payloads are unmasked in place and
+   * delivered as views of it), unless `borrowed`: then it keeps nothing of `chunk` once push()
+   * returns (see `borrowed`).
+   */
+  push (chunk: Buffer, borrowed = false): void {
     if (this.state === STOPPED) return
+    this.borrowed = borrowed
     if (this.leftover !== null) {
       chunk = Buffer.concat([this.leftover, chunk])
       this.leftover = null
@@ -202,10 +215,19 @@ export class FrameParser {
         // fast path: the whole payload is in this chunk
         if (end - offset >= this.remaining) {
           const n = this.remaining
-          const payload = chunk.subarray(offset, offset + n)
+          let payload: Buffer
+          if (this.borrowed && (this.opcode >= 0x8 || (this.fin && this.fragments === 1))) {
+            // a lent read: the payload is kept (a message, a control payload), so it is copied
+            // out, unmasked on the way (a fragment is copied into the accumulator anyway)
+            payload = Buffer.allocUnsafe(n)
+            if (this.masked) unmaskCopy(chunk, offset, n, payload, 0, this.maskKey, 0)
+            else chunk.copy(payload, 0, offset, offset + n)
+          } else {
+            payload = chunk.subarray(offset, offset + n)
+            // the key is still in the chunk, just before the payload
+            if (this.masked) unmaskInPlace(chunk, offset, n, chunk, offset - 4, 0)
+          }
           offset += n
-          // the key is still in the chunk, just before the payload
-          if (this.masked) unmaskInPlace(chunk, offset - n, n, chunk, offset - n - 4, 0)
           this.remaining = 0
           this.wholeFrame(payload)
           if (this.isStopped()) return
@@ -215,6 +237,18 @@ export class FrameParser {
       }
       if (this.state === PAYLOAD) {
         const n = Math.min(this.remaining, end - offset)
+        if (this.borrowed && this.opcode < 0x8) {
+          // a lent read: the piece goes straight into the accumulator, unmasked on the way
+          this.remaining -= n
+          this.appendBorrowed(chunk, offset, n)
+          offset += n
+          if (this.isStopped()) return
+          if (this.remaining === 0) {
+            this.endDataFrame()
+            if (this.isStopped()) return
+          }
+          continue
+        }
         if (this.masked) {
           // a binary piece kept as a view stays masked until it is copied into the message
           // (issue 6: one pass over the payload fewer); text is unmasked now for its UTF-8 check
@@ -350,29 +384,53 @@ export class FrameParser {
       this.messageLength += piece.length
       return
     }
+    this.accFor(piece.length).set(piece, this.messageLength)
+    this.messageLength += piece.length
+  }
+
+  /** A data piece of a lent chunk, copied (and unmasked) into the accumulator. */
+  private appendBorrowed (chunk: Buffer, offset: number, n: number): void {
+    const acc = this.accFor(n)
+    const start = this.messageLength
+    if (this.masked) this.keyIndex = unmaskCopy(chunk, offset, n, acc, start, this.maskKey, this.keyIndex)
+    else chunk.copy(acc, start, offset, offset + n)
+    if (this.messageOpcode === Opcode.Text && !this.compressed) {
+      this.utf8 = validateUtf8(acc, start, start + n, this.utf8)
+      if (this.utf8 === UTF8_REJECT) {
+        this.fail(new ProtocolError(ErrorCode.InvalidUtf8, CloseCode.InvalidFramePayloadData, 'text message is not valid UTF-8'))
+        return
+      }
+    }
+    this.messageLength += n
+  }
+
+  /**
+   * The accumulator, with room for `extra` more bytes after the message so far (`remaining` is
+   * what the current frame still announces after them).
+   */
+  private accFor (extra: number): Buffer {
     const pieces = this.pieces
     if (pieces !== null) {
       // a small middle piece: move what is held into the accumulator
-      const acc = Buffer.allocUnsafe(this.messageLength + piece.length + this.remaining)
+      const acc = Buffer.allocUnsafe(this.messageLength + extra + this.remaining)
       this.joinPieces(pieces, acc)
       this.acc = acc
       this.pieces = null
     }
-    const needed = this.messageLength + piece.length
+    const needed = this.messageLength + extra
     let acc = this.acc
     if (acc === null || acc.length < needed) {
       // room for what the frames announced so far, growing by doubling (never past maxPayload,
       // which the header check keeps `announced` under): many small fragments must not
       // reallocate once per fragment, which made a 1 MiB message in 64-byte fragments cost
       // O(n^2) copying (issue 5)
-      const announced = this.messageLength + piece.length + this.remaining
+      const announced = this.messageLength + extra + this.remaining
       const capacity = Math.max(announced, Math.min(Math.max((acc === null ? 0 : acc.length) * 2, 1024), this.maxPayload))
       const next = Buffer.allocUnsafe(capacity)
       if (acc !== null) acc.copy(next, 0, 0, this.messageLength)
       this.acc = acc = next
     }
-    acc.set(piece, this.messageLength)
-    this.messageLength = needed
+    return acc
   }
 
   /**
@@ -381,7 +439,7 @@ export class FrameParser {
    * go to the accumulator instead: never many tiny views, each pinning its read.
    */
   private keepAsPiece (length: number, remainingAfter: number): boolean {
-    if (this.acc !== null || !this.fin || this.fragments !== 1) return false
+    if (this.borrowed || this.acc !== null || !this.fin || this.fragments !== 1) return false
     const pieces = this.pieces
     return pieces === null || ((length >= MIN_PIECE || remainingAfter === 0) && pieces.length < MAX_PIECES)
   }

@@ -191,8 +191,12 @@ export class WebSocketProtocol implements ParserSink {
     return this.parser === null ? 0 : this.parser.bufferedBytes
   }
 
-  /** Feed bytes from the peer; the core takes ownership of `chunk`. Never throws on bad input. */
-  receive (chunk: Buffer): void {
+  /**
+   * Feed bytes from the peer. Never throws on bad input. The core takes ownership of `chunk`
+   * (messages may be views of it), unless `borrowed`: then it keeps no reference to `chunk`
+   * once receive() returns, and the caller may overwrite it (see FrameParser.push).
+   */
+  receive (chunk: Buffer, borrowed = false): void {
     if (this.inputEnded || this.inputDone) return
     let parser = this.parser
     if (parser === null) {
@@ -201,7 +205,7 @@ export class WebSocketProtocol implements ParserSink {
       else (parser = reused).reset(this, this.options)
       this.parser = parser
     }
-    parser.push(chunk)
+    parser.push(chunk, borrowed)
     // sinks only queue events, so nothing else used the parser meanwhile
     if (parser.idle) {
       this.parser = null

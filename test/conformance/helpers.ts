@@ -6,20 +6,19 @@
  *   /echo-large  maxPayload 16 MiB and maxFragments raised for the 9.* cases
  *   /echo-small  maxPayload 1000, for 1009 from the frame header
  *
- * Each server-side connection is recorded with the bytes its TCP socket has delivered so far,
- * counted by a 'data' listener added after the WebSocket's own: when `bytesIn` reaches n, the
- * WebSocket has already parsed those n bytes. Tests use it to prove the server was still open
- * after a valid prefix, without sleeping.
+ * Each server-side connection is recorded with the bytes its TCP socket has read so far
+ * (`socket.bytesRead`, which counts reads into the shared read buffer too: the socket then emits
+ * no 'data' events). Reads are parsed in the callback that delivers them, so once a later
+ * macrotask sees `bytesIn` at n, the WebSocket has parsed those n bytes. Tests use it to prove
+ * the server was still open after a valid prefix, without sleeping.
  */
-import { EventEmitter } from 'node:events'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket, { type WebSocket } from '../../lib/index.js'
 import { RawWebSocket } from '../helpers/raw-client.js'
 
 export interface ServerSide {
   ws: WebSocket
-  bytesIn: number
-  events: EventEmitter
+  readonly bytesIn: number
 }
 
 export interface EchoServer {
@@ -38,12 +37,10 @@ export async function echoServer (): Promise<EchoServer> {
   await app.register(websocket)
   const connections: ServerSide[] = []
   const handler = (socket: WebSocket, request: { raw: { socket: import('node:net').Socket } }): void => {
-    const side: ServerSide = { ws: socket, bytesIn: 0, events: new EventEmitter() }
+    const tcp = request.raw.socket
+    const before = tcp.bytesRead // the upgrade request (and any head)
+    const side: ServerSide = { ws: socket, get bytesIn () { return tcp.bytesRead - before } }
     connections.push(side)
-    request.raw.socket.on('data', (chunk: Buffer) => {
-      side.bytesIn += chunk.length
-      side.events.emit('bytes')
-    })
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       socket.send(isBinary ? data : data.toString('utf8'))
     })
@@ -70,15 +67,13 @@ export async function echoServer (): Promise<EchoServer> {
 
 /** Wait until the server side has received at least `n` bytes after the handshake. */
 export function serverReceived (side: ServerSide, n: number, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { side.events.off('bytes', check); reject(new Error(`timed out waiting for the server to receive ${n} bytes (got ${side.bytesIn})`)) }, ms)
     function check (): void {
-      if (side.bytesIn < n) return
-      clearTimeout(timer)
-      side.events.off('bytes', check)
-      resolve()
+      if (side.bytesIn >= n) resolve()
+      else if (Date.now() > deadline) reject(new Error(`timed out waiting for the server to receive ${n} bytes (got ${side.bytesIn})`))
+      else setTimeout(check, 1)
     }
-    side.events.on('bytes', check)
     check()
   })
 }
