@@ -14,15 +14,18 @@
  * Every socket read lands in the same buffer: reads run one at a time and their callback parses
  * the bytes before the next read, and the core keeps nothing of a lent chunk (messages and
  * control payloads are copied out, unmasked on the way: see FrameParser.push). 256 KiB also
- * means 4x fewer read calls than Node's 64 KiB for large messages.
+ * means 4x fewer read calls than Node's 64 KiB for large messages. The buffer is the read arena
+ * of the WebAssembly unmasking module where there is one (mask.ts): payloads are unmasked where
+ * they were read and copied out once.
  *
  * Used only where every piece is there (a TCP or Pipe handle with useUserBuffer, the three
  * symbols, no onread already, nothing buffered yet); any other stream keeps 'data' events.
  * `WebSocketOptions.sharedReadBuffer: false` (plugin option too) turns it off.
  */
 import type { Duplex } from 'node:stream'
+import { ARENA_SIZE, readArena } from '../protocol/mask.js'
 
-export const SHARED_READ_SIZE = 256 * 1024
+export const SHARED_READ_SIZE = ARENA_SIZE
 
 let sharedBuffer: Buffer | null = null
 
@@ -60,7 +63,7 @@ export function lendReads (socket: Duplex, onRead: (this: Duplex, nread: number,
   const symbols = readSymbols
   if (symbols === null || !(symbols.buffer in s) || s[symbols.buffer] !== null) return false
   if (s.readableLength > 0 || s.destroyed) return false
-  sharedBuffer ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE)
+  sharedBuffer ??= readArena() ?? Buffer.allocUnsafeSlow(SHARED_READ_SIZE)
   s[symbols.buffer] = sharedBuffer
   s[symbols.callback] = onRead
   s[symbols.generator] = null

@@ -21,6 +21,13 @@ const WORDS_MIN = 128
 const WASM_MIN = 512
 /** scratch bytes per block: one 64 KiB page (a multiple of 64 and of 4, so the key phase holds) */
 const BLOCK = 65536
+/**
+ * After the scratch page, the module's memory holds the read arena: the buffer an adapter may
+ * read sockets into (see readArena). Bytes read there are unmasked where they lie, by WebAssembly,
+ * and copied out once: no copy into the scratch first.
+ */
+export const ARENA_SIZE = 256 * 1024
+const ARENA_PAGES = ARENA_SIZE / 65536
 
 /*
  * The module, hand-assembled (about 150 bytes):
@@ -63,7 +70,7 @@ function buildModule (): Uint8Array {
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
     0x01, 0x07, 0x01, 0x60, 0x03, 0x7f, 0x7f, 0x7f, 0x00, // type: (i32 i32 i32) -> ()
     0x03, 0x02, 0x01, 0x00, // function 0 has type 0
-    0x05, 0x03, 0x01, 0x00, 0x01, // memory: min 1 page
+    0x05, 0x03, 0x01, 0x00, 1 + ARENA_PAGES, // memory: min 1 + ARENA_PAGES pages (never grown)
     0x07, 0x10, 0x02, // exports:
     0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00, // "memory" memory 0
     0x03, 0x78, 0x6f, 0x72, 0x00, 0x00, // "xor" func 0
@@ -73,6 +80,8 @@ function buildModule (): Uint8Array {
 
 let wasmXor: ((ptr: number, end: number, key: number) => void) | null = null
 let scratch: Buffer | null = null
+let arena: Buffer | null = null
+let wasmBuffer: ArrayBuffer | null = null
 
 /** The little of the WebAssembly JS API used here (the project's `lib` setting has no DOM types). */
 interface WasmApi {
@@ -86,12 +95,25 @@ try {
     const instance = new wasm.Instance(new wasm.Module(buildModule()))
     const memory = instance.exports.memory as { buffer: ArrayBuffer }
     scratch = Buffer.from(memory.buffer, 0, BLOCK)
+    arena = Buffer.from(memory.buffer, BLOCK, ARENA_SIZE)
+    wasmBuffer = memory.buffer
     wasmXor = instance.exports.xor as (ptr: number, end: number, key: number) => void
   }
 } catch {
   // no WebAssembly SIMD here: the 32-bit loop does all the work
   wasmXor = null
   scratch = null
+  arena = null
+  wasmBuffer = null
+}
+
+/**
+ * A buffer of ARENA_SIZE bytes to read sockets into, inside WebAssembly memory, or null without
+ * WebAssembly SIMD. Bytes of it given to unmaskCopy() as the source are unmasked in place (the
+ * source is changed) and copied once. The memory is never grown, so the buffer stays valid.
+ */
+export function readArena (): Buffer | null {
+  return arena
 }
 
 const copy = Buffer.prototype.copy
@@ -214,6 +236,16 @@ export function unmaskCopy (
   const shift = (keyIndex & 3) * 8
   const rotated = shift === 0 ? key : (key << shift) | (key >>> (32 - shift))
   const word = ((rotated >>> 24) & 0xff) | ((rotated >>> 8) & 0xff00) | ((rotated << 8) & 0xff0000) | (rotated << 24)
+  if (source.buffer === wasmBuffer) {
+    // the read arena: unmask where the bytes lie (whole 64-byte blocks by WebAssembly, the tail
+    // here: nothing past the payload is touched), then one copy out
+    const at = source.byteOffset + sourceStart
+    const whole = length & ~63
+    wasmXor(at, at + whole, word)
+    if (whole < length) unmaskWithKey(source, sourceStart + whole, length - whole, key, keyIndex)
+    copy.call(source, target, targetStart, sourceStart, sourceStart + length)
+    return (keyIndex + length) & 3
+  }
   const buf = scratch!
   let done = 0
   while (done < length) {

@@ -108,8 +108,8 @@ t.test("sharedReadBuffer: false keeps Node's reads ('data' events), with the sam
 
 t.test('sharedReadBuffer must be a boolean', async (t) => {
   const app = Fastify()
-  await t.rejects(async () => {
-    await app.register(websocket, { sharedReadBuffer: 'yes' as unknown as boolean })
-    await app.ready()
-  }, /sharedReadBuffer must be a boolean/)
+  await app.register(websocket)
+  t.throws(() => app.ws('/bad', { sharedReadBuffer: 'yes' } as any, () => {}), /sharedReadBuffer must be a boolean/)
+  t.doesNotThrow(() => app.ws('/good', { sharedReadBuffer: false }, () => {}))
+  await app.close()
 })

@@ -1,7 +1,7 @@
 // lib/protocol/mask.ts: RFC 6455 §5.3 "octet i of the transformed data is the XOR of octet i of
 // the original data with octet at index i modulo 4 of the masking key".
 import t from 'tap'
-import { maskInto, unmaskInPlace } from '../../lib/protocol/mask.js'
+import { ARENA_SIZE, maskInto, readArena, unmaskCopy, unmaskInPlace } from '../../lib/protocol/mask.js'
 import { prng, randInt, randomBytes } from './helpers.js'
 
 function naive (data: Uint8Array, key: Uint8Array, keyIndex: number): Buffer {
@@ -132,4 +132,49 @@ t.test('large unaligned payload (fast path) equals the reference', async (t) => 
     unmaskInPlace(data, 0, len, key, 0, 2)
     t.ok(Buffer.from(data).equals(naive(original, key, 2)), `length ${len}`)
   }
+})
+
+t.test('unmaskCopy equals the naive XOR from a plain buffer and from the read arena, and touches nothing else', async (t) => {
+  const key = Uint8Array.from([0x9c, 0x05, 0xe1, 0x7b])
+  const keyNumber = (key[0] << 24) | (key[1] << 16) | (key[2] << 8) | key[3]
+  const arena = readArena()
+  t.ok(arena === null || arena.length === ARENA_SIZE, 'the read arena, where there is one, has ARENA_SIZE bytes')
+  // lengths around every threshold: the byte loop (<128), 32-bit words (<512), WebAssembly
+  // blocks of 64 with a tail, one scratch block (64 KiB) and more than one
+  const lengths = [0, 1, 3, 127, 128, 511, 512, 513, 575, 576, 1000, 4096, 65535, 65536, 65537, 65600, 200003]
+  let mismatches = 0
+  let cases = 0
+  for (const len of lengths) {
+    const original = randomBytes(rand, len)
+    for (let keyIndex = 0; keyIndex < 4; keyIndex++) {
+      const want = naive(original, key, keyIndex)
+      // from a plain buffer at an odd offset: the source is left as it was
+      const plain = Buffer.concat([Buffer.from([1, 2, 3]), original])
+      const target = Buffer.alloc(len + 10, 0xee)
+      let next = unmaskCopy(plain, 3, len, target, 5, keyNumber, keyIndex)
+      cases++
+      if (!target.subarray(5, 5 + len).equals(want) || next !== (keyIndex + len) % 4 || !plain.subarray(3).equals(original) ||
+        target.subarray(0, 5).some((b) => b !== 0xee) || target.subarray(5 + len).some((b) => b !== 0xee)) {
+        mismatches++
+        if (mismatches < 5) t.fail(`plain: len ${len} keyIndex ${keyIndex}`)
+      }
+      if (arena === null || len + 64 > arena.length) continue
+      // from the arena at an unaligned offset, with guard bytes on both sides that must survive
+      for (const at of [0, 7, 61]) {
+        const guard = 40
+        arena.fill(0x5a, at, at + guard)
+        original.copy(arena, at + guard)
+        arena.fill(0x5a, at + guard + len, at + guard + len + guard)
+        const out = Buffer.alloc(len)
+        next = unmaskCopy(arena, at + guard, len, out, 0, keyNumber, keyIndex)
+        cases++
+        const guardsKept = arena.subarray(at, at + guard).every((b) => b === 0x5a) && arena.subarray(at + guard + len, at + guard + len + guard).every((b) => b === 0x5a)
+        if (!out.equals(want) || next !== (keyIndex + len) % 4 || !guardsKept) {
+          mismatches++
+          if (mismatches < 5) t.fail(`arena: len ${len} keyIndex ${keyIndex} at ${at} guards ${guardsKept}`)
+        }
+      }
+    }
+  }
+  t.equal(mismatches, 0, `${cases} cases`)
 })
