@@ -2,7 +2,7 @@
  * The server's side of the opening handshake (RFC 6455 §4.2): validate the client's request,
  * compute Sec-WebSocket-Accept, choose a subprotocol and build the 101 response.
  */
-import { createHash } from 'node:crypto'
+import * as crypto from 'node:crypto'
 import { GUID } from './constants.js'
 import { HandshakeError } from './errors.js'
 import { hasToken, parseTokenList } from './header-tokens.js'
@@ -109,9 +109,12 @@ function fail (error: HandshakeError): never {
   throw error
 }
 
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64') => string }).hash
+
 /** §4.2.2 (5.4): base64(SHA-1(key + GUID)). */
 export function acceptKey (key: string): string {
-  return createHash('sha1').update(key + GUID).digest('base64')
+  // one-shot crypto.hash (Node >= 20.12) is ~2x faster than a Hash object; older Node: createHash
+  return oneShotHash !== undefined ? oneShotHash('sha1', key + GUID, 'base64') : crypto.createHash('sha1').update(key + GUID).digest('base64')
 }
 
 /**
