@@ -1,3 +1,8 @@
+/**
+ * Inclusive time of named functions in a V8 .cpuprofile (self time plus everything they called),
+ * as a share of all busy samples. Used to split a handshake into Node's and this plugin's parts.
+ * Usage: npx tsx bench/profile-inclusive.ts <file.cpuprofile> <functionName> [functionName...]
+ */
 import { readFileSync } from 'node:fs'
 interface Node { id: number, callFrame: { functionName: string, url: string }, children?: number[] }
 const [file, ...names] = process.argv.slice(2)
