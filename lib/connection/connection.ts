@@ -61,6 +61,27 @@ const enum Flag {
   WatchingListeners = 1 << 13
 }
 
+/**
+ * What most connections never need: permessage-deflate's held events, the async iterator, async
+ * listeners in flight, drained() waiters, the close timer, failure and counters. One object,
+ * created on first use, instead of eleven fields on every WebSocket (memory per connection).
+ */
+class RareState {
+  /** events waiting while a message is inflated, in order */
+  held: ProtocolEvent[] | null = null
+  heldBytes = 0
+  iterators = 0
+  iteratorWake: (() => void) | null = null
+  closeTimer: NodeJS.Timeout | null = null
+  drainWaiters: Array<() => void> | null = null
+  /** promises returned by async 'message' listeners, not settled yet, and their bytes */
+  pendingListeners = 0
+  pendingListenerBytes = 0
+  failure: ProtocolError | null = null
+  droppedMessages = 0
+  expiredBy: ExpiryReason | null = null
+}
+
 export class WebSocket extends LivenessEmitter {
   static readonly CONNECTING = ReadyState.Connecting
   static readonly OPEN = ReadyState.Open
@@ -77,10 +98,9 @@ export class WebSocket extends LivenessEmitter {
   // created when first needed.
   private readonly settings: ConnectionSettings
   private flags = 0
+  /** state most connections never need, created on first use (see RareState) */
+  private rare: RareState | null = null
   // ---- permessage-deflate (issue 4): the zlib state is `outbox.deflate` ----
-  /** events waiting while a message is inflated, in order */
-  private held: ProtocolEvent[] | null = null
-  private heldBytes = 0
   /** outbound messages waiting for zlib, in send order (permessage-deflate negotiated only) */
   private readonly outbox: CompressionOutbox | null
   private readonly socket: Duplex
@@ -89,22 +109,8 @@ export class WebSocket extends LivenessEmitter {
   /** messages nobody consumed yet */
   private queue: QueuedMessage[] | null = null
   private queuedBytes = 0
-  private iterators = 0
-  private iteratorWake: (() => void) | null = null
-  private closeTimer: NodeJS.Timeout | null = null
   private closeCode: number = CloseCode.AbnormalClosure
   private closeReason = ''
-  /** the failure that ended this connection, if any */
-  failure: ProtocolError | null = null
-  // ---- flow control and liveness (issue 5) ----
-  private drainWaiters: Array<() => void> | null = null
-  /** promises returned by async 'message' listeners, not settled yet, and their bytes */
-  private pendingListeners = 0
-  private pendingListenerBytes = 0
-  /** messages refused by bufferedAmountPolicy 'drop' */
-  droppedMessages = 0
-  /** which liveness deadline closed the connection, if any */
-  expiredBy: ExpiryReason | null = null
   /** what the plugin keeps for this connection (request, logger...) */
   readonly [kContext]: unknown
 
@@ -135,6 +141,36 @@ export class WebSocket extends LivenessEmitter {
   private set pausedForListeners (on: boolean) { this.flags = on ? this.flags | Flag.PausedForListeners : this.flags & ~Flag.PausedForListeners }
   private get pausedForOutput (): boolean { return (this.flags & Flag.PausedForOutput) !== 0 }
   private set pausedForOutput (on: boolean) { this.flags = on ? this.flags | Flag.PausedForOutput : this.flags & ~Flag.PausedForOutput }
+
+  /** the failure that ended this connection, if any */
+  get failure (): ProtocolError | null { return this.rare === null ? null : this.rare.failure }
+  /** messages refused by bufferedAmountPolicy 'drop' */
+  get droppedMessages (): number { return this.rare === null ? 0 : this.rare.droppedMessages }
+  /** which liveness deadline closed the connection, if any */
+  get expiredBy (): ExpiryReason | null { return this.rare === null ? null : this.rare.expiredBy }
+
+  private more (): RareState {
+    return this.rare ??= new RareState()
+  }
+
+  // the fields of RareState, read and written like fields (a default value written while there
+  // is no RareState creates none)
+  private get held (): ProtocolEvent[] | null { return this.rare === null ? null : this.rare.held }
+  private set held (v: ProtocolEvent[] | null) { if (v !== null || this.rare !== null) this.more().held = v }
+  private get heldBytes (): number { return this.rare === null ? 0 : this.rare.heldBytes }
+  private set heldBytes (v: number) { if (v !== 0 || this.rare !== null) this.more().heldBytes = v }
+  private get iterators (): number { return this.rare === null ? 0 : this.rare.iterators }
+  private set iterators (v: number) { if (v !== 0 || this.rare !== null) this.more().iterators = v }
+  private get iteratorWake (): (() => void) | null { return this.rare === null ? null : this.rare.iteratorWake }
+  private set iteratorWake (v: (() => void) | null) { if (v !== null || this.rare !== null) this.more().iteratorWake = v }
+  private get closeTimer (): NodeJS.Timeout | null { return this.rare === null ? null : this.rare.closeTimer }
+  private set closeTimer (v: NodeJS.Timeout | null) { if (v !== null || this.rare !== null) this.more().closeTimer = v }
+  private get drainWaiters (): Array<() => void> | null { return this.rare === null ? null : this.rare.drainWaiters }
+  private set drainWaiters (v: Array<() => void> | null) { if (v !== null || this.rare !== null) this.more().drainWaiters = v }
+  private get pendingListeners (): number { return this.rare === null ? 0 : this.rare.pendingListeners }
+  private set pendingListeners (v: number) { if (v !== 0 || this.rare !== null) this.more().pendingListeners = v }
+  private get pendingListenerBytes (): number { return this.rare === null ? 0 : this.rare.pendingListenerBytes }
+  private set pendingListenerBytes (v: number) { if (v !== 0 || this.rare !== null) this.more().pendingListenerBytes = v }
 
   constructor (socket: Duplex, options: WebSocketOptions = {}) {
     super()
@@ -241,7 +277,7 @@ export class WebSocket extends LivenessEmitter {
         this.endOutput()
         break
       case 'fail':
-        this.failure = event.error
+        this.more().failure = event.error
         this.closeCode = event.error.closeCode
         this.closeReason = ''
         if (this.listenerCount('error') > 0) this.safeEmit('error', event.error)
@@ -506,7 +542,7 @@ export class WebSocket extends LivenessEmitter {
     if (buffered + size <= this.settings.maxBufferedAmount) return true
     const error = new WebSocketUsageError('FST_ERR_WS_BUFFER_FULL', `bufferedAmount would exceed maxBufferedAmount (${this.settings.maxBufferedAmount} bytes)`)
     if (this.settings.bufferedAmountPolicy === 'drop') {
-      this.droppedMessages++
+      this.more().droppedMessages++
       this.safeEmit('dropped', size, error)
     } else {
       // RFC 6455 §7.4.1: 1008 "a message that violates its policy": the peer does not read
@@ -554,13 +590,13 @@ export class WebSocket extends LivenessEmitter {
   }
 
   [kExpire] (reason: ExpiryReason): void {
-    this.expiredBy = reason
+    this.more().expiredBy = reason
     if (reason === 'heartbeat' || this.readyState !== ReadyState.Open || this.core.closing) {
       // the peer did not answer a Ping for a whole interval: it is gone, no handshake
       this.terminate()
     } else if (reason === 'incomplete-message') {
       // a slow peer holding a partial message: fail it with 1008 and close TCP at once
-      this.failure = new ProtocolError('WS_ERR_MESSAGE_TIMEOUT', CloseCode.PolicyViolation, 'an incomplete message passed incompleteMessageTimeout')
+      this.more().failure = new ProtocolError('WS_ERR_MESSAGE_TIMEOUT', CloseCode.PolicyViolation, 'an incomplete message passed incompleteMessageTimeout')
       this.closeCode = CloseCode.PolicyViolation
       this.close(CloseCode.PolicyViolation, 'message timeout')
       this.endOutput()
