@@ -12,6 +12,7 @@ const options: WebSocketPluginOptions = {
   maxPayload: 1 << 20,
   maxFragments: 16384,
   closeTimeout: 5000,
+  sharedReadBuffer: true,
   protocols: ['chat.v1'],
   invalidMessage: 'reply',
   perMessageDeflate: { threshold: 1024, serverMaxWindowBits: 12, clientNoContextTakeover: true },
@@ -33,6 +34,8 @@ await app.register(websocket, { allowedOrigins: (origin) => origin === undefined
 await app.register(websocket, { bufferedAmountPolicy: 'block' })
 // @ts-expect-error: maxPayload is a number
 await app.register(websocket, { maxPayload: '1mb' })
+// @ts-expect-error: sharedReadBuffer is a boolean
+await app.register(websocket, { sharedReadBuffer: 'yes' })
 
 app.ws('/socket', async (socket) => {
   socket.on('message', (data, isBinary) => {

@@ -1,12 +1,29 @@
 /**
  * The load generator: raw net sockets, its own handshake, frames built and masked once, a window
  * of messages in flight per connection, echoes counted from frame headers only (payload bytes
- * are skipped, never read or copied).
+ * are skipped, never read or copied). Every socket reads into one 256 KiB buffer through Node's
+ * `onread` option (no buffer allocated per read, 4x fewer reads than 64 KiB ones), so that at
+ * 64 KiB and 1 MiB the generator is not the limit.
  */
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 
 const KEY = randomBytes(16).toString('base64')
+
+/** the one buffer every socket of the generator reads into: handlers copy what they keep */
+const READ_BUFFER = Buffer.allocUnsafeSlow(256 * 1024)
+type OnBytes = (chunk: Buffer) => void
+const handlers = new WeakMap<net.Socket, OnBytes>()
+function onRead (this: net.Socket, nread: number): boolean {
+  const handler = handlers.get(this)
+  if (handler !== undefined) handler(READ_BUFFER.subarray(0, nread))
+  return true // keep reading
+}
+
+/** Where the bytes a socket reads go from now on (the chunk is only valid during the call). */
+export function onBytes (socket: net.Socket, handler: OnBytes): void {
+  handlers.set(socket, handler)
+}
 
 function upgradeRequest (port: number, path: string): Buffer {
   return Buffer.from(
@@ -91,14 +108,14 @@ export class FrameCounter {
 /** Open a TCP connection and complete the WebSocket handshake; resolves with leftover bytes. */
 export function connect (port: number, path = '/'): Promise<{ socket: net.Socket, rest: Buffer }> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: '127.0.0.1', noDelay: true })
+    const socket = net.connect({ port, host: '127.0.0.1', noDelay: true, onread: { buffer: READ_BUFFER, callback: onRead } })
     let buffered: Buffer | null = null
     const onError = (err: Error): void => { socket.destroy(); reject(err) }
-    const onData = (chunk: Buffer): void => {
-      buffered = buffered === null ? chunk : Buffer.concat([buffered, chunk])
+    onBytes(socket, (chunk: Buffer): void => {
+      buffered = buffered === null ? Buffer.from(chunk) : Buffer.concat([buffered, chunk])
       const end = buffered.indexOf('\r\n\r\n')
       if (end < 0) return
-      socket.removeListener('data', onData)
+      handlers.delete(socket) // until the caller sets its own: later bytes are dropped
       socket.removeListener('error', onError)
       if (buffered.toString('latin1', 9, 12) !== '101') {
         socket.destroy()
@@ -106,9 +123,8 @@ export function connect (port: number, path = '/'): Promise<{ socket: net.Socket
         return
       }
       resolve({ socket, rest: buffered.subarray(end + 4) })
-    }
+    })
     socket.on('error', onError)
-    socket.on('data', onData)
     socket.write(upgradeRequest(port, path))
   })
 }
@@ -152,7 +168,7 @@ export function startEcho (sockets: net.Socket[], size: number, binary: boolean,
   for (const socket of sockets) {
     const counter = new FrameCounter()
     let inFlight = window
-    socket.on('data', (chunk: Buffer) => {
+    onBytes(socket, (chunk: Buffer) => {
       const n = counter.push(chunk)
       if (n === 0) return
       total += n
@@ -197,7 +213,7 @@ export function countDeliveries (sockets: net.Socket[]): () => number {
   let total = 0
   for (const socket of sockets) {
     const counter = new FrameCounter()
-    socket.on('data', (chunk: Buffer) => { total += counter.push(chunk) })
+    onBytes(socket, (chunk: Buffer) => { total += counter.push(chunk) })
   }
   return () => total
 }
