@@ -58,15 +58,24 @@ const enum Flag {
   DrainCheckScheduled = 1 << 10,
   PausedForListeners = 1 << 11,
   PausedForOutput = 1 << 12,
-  WatchingListeners = 1 << 13
+  WatchingListeners = 1 << 13,
+  WatchingDrain = 1 << 14
 }
 
 /**
- * What most connections never need: permessage-deflate's held events, the async iterator, async
- * listeners in flight, drained() waiters, the close timer, failure and counters. One object,
- * created on first use, instead of eleven fields on every WebSocket (memory per connection).
+ * What most connections never need, or only once they close: send callbacks, messages waiting
+ * for a consumer, permessage-deflate's held events, the async iterator, async listeners in
+ * flight, drained() waiters, the close timer, code, reason and failure, counters. One object,
+ * created on first use, instead of sixteen fields on every WebSocket (memory per connection).
  */
 class RareState {
+  /** callbacks of send() calls whose bytes are not written yet */
+  callbacks: SendCallback[] | null = null
+  /** messages nobody consumed yet */
+  queue: QueuedMessage[] | null = null
+  queuedBytes = 0
+  closeCode: number = CloseCode.AbnormalClosure
+  closeReason = ''
   /** events waiting while a message is inflated, in order */
   held: ProtocolEvent[] | null = null
   heldBytes = 0
@@ -105,12 +114,6 @@ export class WebSocket extends LivenessEmitter {
   private readonly outbox: CompressionOutbox | null
   private readonly socket: Duplex
   private readonly core: WebSocketProtocol
-  private callbacks: SendCallback[] | null = null
-  /** messages nobody consumed yet */
-  private queue: QueuedMessage[] | null = null
-  private queuedBytes = 0
-  private closeCode: number = CloseCode.AbnormalClosure
-  private closeReason = ''
   /** what the plugin keeps for this connection (request, logger...) */
   readonly [kContext]: unknown
 
@@ -155,6 +158,16 @@ export class WebSocket extends LivenessEmitter {
 
   // the fields of RareState, read and written like fields (a default value written while there
   // is no RareState creates none)
+  private get callbacks (): SendCallback[] | null { return this.rare === null ? null : this.rare.callbacks }
+  private set callbacks (v: SendCallback[] | null) { if (v !== null || this.rare !== null) this.more().callbacks = v }
+  private get queue (): QueuedMessage[] | null { return this.rare === null ? null : this.rare.queue }
+  private set queue (v: QueuedMessage[] | null) { if (v !== null || this.rare !== null) this.more().queue = v }
+  private get queuedBytes (): number { return this.rare === null ? 0 : this.rare.queuedBytes }
+  private set queuedBytes (v: number) { if (v !== 0 || this.rare !== null) this.more().queuedBytes = v }
+  private get closeCode (): number { return this.rare === null ? CloseCode.AbnormalClosure : this.rare.closeCode }
+  private set closeCode (v: number) { if (v !== CloseCode.AbnormalClosure || this.rare !== null) this.more().closeCode = v }
+  private get closeReason (): string { return this.rare === null ? '' : this.rare.closeReason }
+  private set closeReason (v: string) { if (v !== '' || this.rare !== null) this.more().closeReason = v }
   private get held (): ProtocolEvent[] | null { return this.rare === null ? null : this.rare.held }
   private set held (v: ProtocolEvent[] | null) { if (v !== null || this.rare !== null) this.more().held = v }
   private get heldBytes (): number { return this.rare === null ? 0 : this.rare.heldBytes }
@@ -199,7 +212,7 @@ export class WebSocket extends LivenessEmitter {
     socket.on('end', socketOnEnd)
     socket.on('close', socketOnClose)
     socket.on('error', socketOnError)
-    socket.on('drain', socketOnDrain)
+    // 'drain' is listened to from the first write the socket could not take at once (watchDrain)
     const s = socket as Duplex & { setNoDelay?: (v: boolean) => void }
     if (typeof s.setNoDelay === 'function') s.setNoDelay(true)
     this.startLiveness(settings.liveness)
@@ -500,6 +513,7 @@ export class WebSocket extends LivenessEmitter {
     if (!this.admit(message.frame, cb)) return false
     if (this.core.pendingOutput > 0) this.flush()
     this.socket.write(message.frame, cb)
+    this.watchDrain()
     this.sawMessage()
     this.sendResult()
     return true
@@ -664,8 +678,20 @@ export class WebSocket extends LivenessEmitter {
       this.socket.write(chunks[last], done)
       this.socket.uncork()
     }
+    this.watchDrain()
     if (this.owedDrain) this.checkDrain()
     if (this.pausedForOutput) this.relieveOutputPressure()
+  }
+
+  /**
+   * Listen to the socket's 'drain' once a write left it over its high-water mark: 'drain' only
+   * follows such a write, and is emitted later, so listening now misses none (memory and
+   * handshake time: one listener fewer on sockets that never back up).
+   */
+  private watchDrain (): void {
+    if ((this.flags & Flag.WatchingDrain) !== 0 || this.socket.writableNeedDrain !== true) return
+    this.flags |= Flag.WatchingDrain
+    this.socket.on('drain', socketOnDrain)
   }
 
   /** After the closing handshake (or a failure) the server closes TCP first (§7.1.1). */
