@@ -35,8 +35,16 @@ type OwnedSocket = Duplex & { [kWebSocket]: WebSocket }
 
 // Shared listeners (`this` is the emitter); bracket access reaches the private handlers.
 function socketOnData (this: Duplex, chunk: Buffer): void { (this as OwnedSocket)[kWebSocket]['onData'](chunk, false) }
-/** reads into the shared buffer (./shared-reads.ts): the bytes are only lent to the core */
-function socketOnRead (this: Duplex, nread: number, buffer: Buffer): void { (this as OwnedSocket)[kWebSocket]['onData'](buffer.subarray(0, nread), true) }
+/**
+ * Reads into the shared buffer (./shared-reads.ts): the bytes are only lent to the core. Returning
+ * false stops reading: a read that arrives while the WebSocket wants reading paused (Node's
+ * socket.pause() does stop reads in this mode; this holds even if something restarted them).
+ */
+function socketOnRead (this: Duplex, nread: number, buffer: Buffer): boolean {
+  const ws = (this as OwnedSocket)[kWebSocket]
+  ws['onData'](buffer.subarray(0, nread), true)
+  return !ws['wantsPause']
+}
 function socketOnEnd (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onEnd']() }
 function socketOnClose (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onTransportClose']() }
 function socketOnError (this: Duplex, err: Error): void { (this as OwnedSocket)[kWebSocket]['onSocketError'](err) }
@@ -216,8 +224,9 @@ export class WebSocket extends LivenessEmitter {
     const s = socket as Duplex & { setNoDelay?: (v: boolean) => void }
     if (typeof s.setNoDelay === 'function') s.setNoDelay(true)
     this.startLiveness(settings.liveness)
-    // reading into the shared buffer has no 'data' listener to start the flow
-    if (lent) socket.resume()
+    // reading into the shared buffer has no 'data' listener to start the flow (a socket its owner
+    // paused on purpose stays paused, as it would with a 'data' listener)
+    if (lent && socket.readableFlowing !== false) socket.resume()
   }
 
   /** Feed bytes that arrived with the upgrade request (the `head` of the 'upgrade' event). */
@@ -404,9 +413,14 @@ export class WebSocket extends LivenessEmitter {
     }
   }
 
+  /** Some reason to pause reading holds (queue, listeners, inflate, output). */
+  private get wantsPause (): boolean {
+    return (this.flags & (Flag.PausedForQueue | Flag.PausedForListeners | Flag.PausedForInflate | Flag.PausedForOutput)) !== 0
+  }
+
   /** Resume reading once no reason to pause is left (queue, listeners, inflate, output). */
   private resumeReading (): void {
-    if (this.pausedForQueue || this.pausedForListeners || this.pausedForInflate || this.pausedForOutput) return
+    if (this.wantsPause) return
     this.socket.resume()
   }
 

@@ -220,9 +220,10 @@ export function unmaskWithKey (data: Uint8Array, start: number, length: number, 
 
 /**
  * Copy `length` bytes of `source` from `sourceStart` into `target` at `targetStart`, unmasking on
- * the way (`key` as in unmaskWithKey, first byte with key index `keyIndex`); `source` is left as
- * it was. With WebAssembly the bytes go source -> scratch -> XOR -> target: one pass fewer than
- * unmasking in place and then copying.
+ * the way (`key` as in unmaskWithKey, first byte with key index `keyIndex`). `source` is left as
+ * it was, except when it lies in the read arena (see readArena): then it is unmasked in place and
+ * copied once. Otherwise, with WebAssembly, the bytes go source -> scratch -> XOR -> target: one
+ * pass fewer than unmasking in place and then copying.
  */
 export function unmaskCopy (
   source: Uint8Array, sourceStart: number, length: number,

@@ -22,6 +22,9 @@ export interface ParserSink {
   onFail (error: ProtocolError): void
 }
 
+/** the sink of a parser waiting in a pool: it keeps no connection alive */
+const PARKED: ParserSink = { onMessage () {}, onControl () {}, onFail () {} }
+
 export interface ParserOptions {
   /** 'server' requires masked frames (§5.1), 'client' requires unmasked ones */
   role: 'server' | 'client'
@@ -135,6 +138,11 @@ export class FrameParser {
     this.pieces = null
     this.piecesMasked = false
     this.borrowed = false
+  }
+
+  /** Back to a pool: drop the reference to the connection's core. */
+  park (): void {
+    this.sink = PARKED
   }
 
   /** True between frames with nothing held: no partial header, frame or message. */

@@ -209,6 +209,7 @@ export class WebSocketProtocol implements ParserSink {
     // sinks only queue events, so nothing else used the parser meanwhile
     if (parser.idle) {
       this.parser = null
+      parser.park()
       if (idleParsers.length < POOL_MAX) idleParsers.push(parser)
     }
   }
