@@ -129,15 +129,20 @@ export class FrameParser {
     this.frameLength = 0
     this.control = null
     this.controlLength = 0
-    this.messageOpcode = 0
-    this.compressed = false
-    this.fragments = 0
-    this.messageLength = 0
-    this.utf8 = UTF8_ACCEPT
+    this.endMessage()
     this.acc = null
     this.pieces = null
     this.piecesMasked = false
     this.borrowed = false
+  }
+
+  /** No data message in progress. */
+  private endMessage (): void {
+    this.messageOpcode = 0
+    this.compressed = false
+    this.messageLength = 0
+    this.fragments = 0
+    this.utf8 = UTF8_ACCEPT
   }
 
   /** Back to a pool: drop the reference to the connection's core. */
@@ -496,11 +501,7 @@ export class FrameParser {
   private deliver (data: Buffer): void {
     const binary = this.messageOpcode === Opcode.Binary
     const compressed = this.compressed
-    this.messageOpcode = 0
-    this.compressed = false
-    this.messageLength = 0
-    this.fragments = 0
-    this.utf8 = UTF8_ACCEPT
+    this.endMessage()
     this.state = HEADER
     this.sink.onMessage(data, binary, compressed)
   }
