@@ -47,6 +47,8 @@ const scratchHeader: FrameHeader = { fin: false, rsv: 0, opcode: 0, masked: fals
 /** smallest middle piece of a split frame kept as a view of its read (see `pieces`) */
 const MIN_PIECE = 16 * 1024
 const MAX_PIECES = 4096
+/** a lent read at least this long, filled to its end, means the peer streams (see accCapacity) */
+const STREAMING_READ = 128 * 1024
 
 function protocolError (code: string, message: string): ProtocolError {
   return new ProtocolError(code, CloseCode.ProtocolError, message)
@@ -403,7 +405,7 @@ export class FrameParser {
 
   /** A data piece of a lent chunk, copied (and unmasked) into the accumulator. */
   private appendBorrowed (chunk: Buffer, offset: number, n: number): void {
-    const acc = this.accFor(n)
+    const acc = this.accFor(n, chunk.length >= STREAMING_READ && offset + n === chunk.length)
     const start = this.messageLength
     if (this.masked) this.keyIndex = unmaskCopy(chunk, offset, n, acc, start, this.maskKey, this.keyIndex)
     else chunk.copy(acc, start, offset, offset + n)
@@ -421,29 +423,41 @@ export class FrameParser {
    * The accumulator, with room for `extra` more bytes after the message so far (`remaining` is
    * what the current frame still announces after them).
    */
-  private accFor (extra: number): Buffer {
+  private accFor (extra: number, streaming = false): Buffer {
+    const needed = this.messageLength + extra
     const pieces = this.pieces
     if (pieces !== null) {
       // a small middle piece: move what is held into the accumulator
-      const acc = Buffer.allocUnsafe(this.messageLength + extra + this.remaining)
+      const acc = Buffer.allocUnsafe(this.accCapacity(needed, streaming))
       this.joinPieces(pieces, acc)
       this.acc = acc
       this.pieces = null
     }
-    const needed = this.messageLength + extra
     let acc = this.acc
     if (acc === null || acc.length < needed) {
-      // room for what the frames announced so far, growing by doubling (never past maxPayload,
-      // which the header check keeps `announced` under): many small fragments must not
-      // reallocate once per fragment, which made a 1 MiB message in 64-byte fragments cost
-      // O(n^2) copying (issue 5)
-      const announced = this.messageLength + extra + this.remaining
-      const capacity = Math.max(announced, Math.min(Math.max((acc === null ? 0 : acc.length) * 2, 1024), this.maxPayload))
-      const next = Buffer.allocUnsafe(capacity)
+      const next = Buffer.allocUnsafe(this.accCapacity(needed, streaming))
       if (acc !== null) acc.copy(next, 0, 0, this.messageLength)
       this.acc = acc = next
     }
     return acc
+  }
+
+  /**
+   * The accumulator's size for `needed` bytes: never far ahead of what arrived. A peer that
+   * announces a large frame and trickles its bytes must not make us hold the announced size (up
+   * to maxPayload) for a few bytes sent: the capacity is at most 4x what arrived (1 KiB at
+   * least), up to what the last frame announced (or maxPayload while more fragments may come).
+   * Growing 4x at a time keeps the copying linear (many small fragments must not reallocate
+   * once each, which made a 1 MiB message in 64-byte fragments cost O(n^2) copying, issue 5).
+   * `streaming`: the piece filled a large read to its end, so the peer is sending as fast as we
+   * read: the frame gets all it announced at once (one allocation per large message; a peer
+   * must send STREAMING_READ bytes in one burst for it, so at most maxPayload / 128 KiB times
+   * what arrived).
+   */
+  private accCapacity (needed: number, streaming: boolean): number {
+    const limit = this.fin ? needed + this.remaining : this.maxPayload
+    if (streaming && this.fin) return limit
+    return Math.min(limit, Math.max(needed * 4, 1024))
   }
 
   /**

@@ -62,16 +62,69 @@ t.test('memory pinned by an incomplete message: never past maxPayload, linear in
   for (let i = 0; i < maxPayload / 16; i++) {
     core.receive(clientFrame(0x0, Buffer.alloc(16, 7), { fin: false }))
     received += 16
-    worst = Math.max(worst, core.bufferedInput - 2 * received)
+    worst = Math.max(worst, core.bufferedInput - 4 * received)
     peak = Math.max(peak, core.bufferedInput)
   }
   t.ok(peak <= maxPayload, `never past maxPayload (peak ${peak})`)
-  t.ok(worst <= 1024, `capacity stays within 2x the bytes received + 1 KiB (worst excess ${worst})`)
+  t.ok(worst <= 1024, `capacity stays within 4x the bytes received + 1 KiB (worst excess ${worst})`)
   core.receive(clientFrame(0x0, Buffer.alloc(1), { fin: true }))
   const events = core.takeEvents()
   t.same(events.map((e) => e.type), ['fail'])
   t.equal(events[0].type === 'fail' && events[0].error.code, 'WS_ERR_MESSAGE_TOO_BIG')
   t.equal(core.bufferedInput, 0, 'released after the failure')
+})
+
+t.test('a frame announcing maxPayload and trickling its bytes: memory follows what arrived, not what was announced', async (t) => {
+  // 10 bytes sent must not make the server hold the 1 MiB announced; checked for a single-frame
+  // message and a first fragment, with chunks given to the core and only lent (the shared read
+  // buffer), and the message still arrives whole and exact at full size
+  const maxPayload = 1024 * 1024
+  const payload = Buffer.alloc(maxPayload)
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 13) & 0xff
+  for (const fin of [true, false]) {
+    for (const lent of [false, true]) {
+      const core = new WebSocketProtocol({ role: 'server', maxPayload, maxFragments: 16 })
+      const bytes = clientFrame(0x2, payload, { fin })
+      const feed = (chunk: Buffer): void => {
+        if (lent) {
+          const copy = Buffer.from(chunk)
+          core.receive(copy, true)
+          copy.fill(0xa5)
+        } else core.receive(Buffer.from(chunk))
+      }
+      const head = 14 // 2 + 8 length bytes + 4 mask bytes
+      feed(bytes.subarray(0, head + 10))
+      const held = core.bufferedInput
+      t.ok(held <= 1024 + 40, `${fin ? 'single frame' : 'first fragment'}, ${lent ? 'lent' : 'owned'}: ${held} bytes held for 10 received`)
+      let peakRatio = 0
+      for (let at = head + 10; at < bytes.length; at += 1000) {
+        feed(bytes.subarray(at, Math.min(bytes.length, at + 1000)))
+        const received = Math.min(bytes.length, at + 1000) - head
+        if (received < maxPayload) peakRatio = Math.max(peakRatio, core.bufferedInput / received)
+      }
+      t.ok(peakRatio <= 4.2, `never more than ~4x what arrived (peak ${peakRatio.toFixed(2)}x)`)
+      if (!fin) feed(clientFrame(0x0, Buffer.alloc(0), { fin: true }))
+      const events = core.takeEvents()
+      t.equal(events.length, 1)
+      t.ok(events[0].type === 'message' && events[0].data.equals(payload), 'the message arrives whole and exact')
+    }
+  }
+})
+
+t.test('a peer streaming a large frame (a full 128 KiB read) gets the frame allocated once, at most 8x what arrived', async (t) => {
+  const maxPayload = 1024 * 1024
+  const payload = Buffer.alloc(maxPayload, 3)
+  const bytes = clientFrame(0x2, payload)
+  const core = new WebSocketProtocol({ role: 'server', maxPayload, maxFragments: 16 })
+  const first = Buffer.from(bytes.subarray(0, 14 + 128 * 1024))
+  core.receive(first, true)
+  first.fill(0xa5)
+  t.equal(core.bufferedInput, maxPayload, 'the announced size at once: no reallocation later')
+  t.ok(core.bufferedInput <= 8 * 128 * 1024, 'at most 8x what arrived')
+  const rest = Buffer.from(bytes.subarray(first.length))
+  core.receive(rest, true)
+  const events = core.takeEvents()
+  t.ok(events.length === 1 && events[0].type === 'message' && events[0].data.equals(payload), 'the message arrives whole and exact')
 })
 
 t.test('many small fragments cost linear time, not quadratic', async (t) => {
