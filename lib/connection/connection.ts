@@ -10,9 +10,9 @@
 import type { Duplex } from 'node:stream'
 import { CloseCode } from '../protocol/constants.js'
 import { ProtocolError, WebSocketUsageError } from '../protocol/errors.js'
-import { type ProtocolEvent, ReadyState, toBuffer, WebSocketProtocol } from '../protocol/protocol.js'
-import { type ExpiryReason, kExpire, kHeartbeatPing, kInMessage, LivenessEmitter } from './heartbeat.js'
-import { type ConnectionSettings, type InternalOptions, kContext, kSettings, resolveSettings } from './settings.js'
+import { type ProtocolEvent, ReadyState, toBuffer } from '../protocol/protocol.js'
+import { ConnectionState, Flag, type QueuedMessage } from './connection-state.js'
+import { type ExpiryReason, kExpire, kHeartbeatPing, kInMessage } from './heartbeat.js'
 // permessage-deflate (issue 4)
 import { isUtf8 } from 'node:buffer'
 import { checkCloseArguments, controlPayload } from '../protocol/protocol.js'
@@ -20,13 +20,10 @@ import type { PreparedMessage } from './broadcast.js'
 import { payloadKind } from './payload.js'
 import { lendReads } from './shared-reads.js'
 import { DeflateCloseCode, DeflateErrorCode } from '../protocol/permessage-deflate.js'
-import { PerMessageDeflate } from './deflate.js'
-import { CompressionOutbox } from './outbox.js'
-import type { MessageData, SendCallback, WebSocketEvents, WebSocketOptions } from './types.js'
+import type { CompressionOutbox } from './outbox.js'
+import type { MessageData, SendCallback, WebSocketOptions } from './types.js'
 
 export { ReadyState }
-
-interface QueuedMessage { data: Buffer, binary: boolean, value: unknown }
 
 export type { MessageData, SendCallback, WebSocketEvents, WebSocketOptions } from './types.js'
 
@@ -51,55 +48,7 @@ function socketOnError (this: Duplex, err: Error): void { (this as OwnedSocket)[
 function socketOnDrain (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onDrain']() }
 function selfOnNewListener (this: WebSocket, event: string | symbol): void { this['onNewListener'](event) }
 
-/** Boolean state of a WebSocket, packed in one integer (memory per connection). */
-const enum Flag {
-  Inflating = 1,
-  PausedForInflate = 1 << 1,
-  Dispatching = 1 << 2,
-  PausedForQueue = 1 << 3,
-  FlushQueueScheduled = 1 << 4,
-  CleanClose = 1 << 5,
-  TransportClosed = 1 << 6,
-  EmittedClose = 1 << 7,
-  EndedOutput = 1 << 8,
-  OwedDrain = 1 << 9,
-  DrainCheckScheduled = 1 << 10,
-  PausedForListeners = 1 << 11,
-  PausedForOutput = 1 << 12,
-  WatchingListeners = 1 << 13,
-  WatchingDrain = 1 << 14
-}
-
-/**
- * What most connections never need, or only once they close: send callbacks, messages waiting
- * for a consumer, permessage-deflate's held events, the async iterator, async listeners in
- * flight, drained() waiters, the close timer, code, reason and failure, counters. One object,
- * created on first use, instead of sixteen fields on every WebSocket (memory per connection).
- */
-class RareState {
-  /** callbacks of send() calls whose bytes are not written yet */
-  callbacks: SendCallback[] | null = null
-  /** messages nobody consumed yet */
-  queue: QueuedMessage[] | null = null
-  queuedBytes = 0
-  closeCode: number = CloseCode.AbnormalClosure
-  closeReason = ''
-  /** events waiting while a message is inflated, in order */
-  held: ProtocolEvent[] | null = null
-  heldBytes = 0
-  iterators = 0
-  iteratorWake: (() => void) | null = null
-  closeTimer: NodeJS.Timeout | null = null
-  drainWaiters: Array<() => void> | null = null
-  /** promises returned by async 'message' listeners, not settled yet, and their bytes */
-  pendingListeners = 0
-  pendingListenerBytes = 0
-  failure: ProtocolError | null = null
-  droppedMessages = 0
-  expiredBy: ExpiryReason | null = null
-}
-
-export class WebSocket extends LivenessEmitter {
+export class WebSocket extends ConnectionState {
   static readonly CONNECTING = ReadyState.Connecting
   static readonly OPEN = ReadyState.Open
   static readonly CLOSING = ReadyState.Closing
@@ -107,111 +56,9 @@ export class WebSocket extends LivenessEmitter {
   /** returned by the `inbound` option to drop a message */
   static readonly DROP: unique symbol = Symbol('fastify-rfc6455.drop')
 
-  readonly protocol: string
-  /** negotiated extensions as answered in the 101 ('' when none) */
-  readonly extensions: string
-  // Memory: an idle connection is this object, its core (protocol, parser, writer) and its
-  // liveness fields (its base class). Settings are shared per route, booleans are bits of `flags`, queues are
-  // created when first needed.
-  private readonly settings: ConnectionSettings
-  private flags = 0
-  /** state most connections never need, created on first use (see RareState) */
-  private rare: RareState | null = null
-  // ---- permessage-deflate (issue 4): the zlib state is `outbox.deflate` ----
-  /** outbound messages waiting for zlib, in send order (permessage-deflate negotiated only) */
-  private readonly outbox: CompressionOutbox | null
-  private readonly socket: Duplex
-  private readonly core: WebSocketProtocol
-  /** what the plugin keeps for this connection (request, logger...) */
-  readonly [kContext]: unknown
-
-  // the bits of `flags`, read and written like fields
-  private get inflating (): boolean { return (this.flags & Flag.Inflating) !== 0 }
-  private set inflating (on: boolean) { this.flags = on ? this.flags | Flag.Inflating : this.flags & ~Flag.Inflating }
-  private get pausedForInflate (): boolean { return (this.flags & Flag.PausedForInflate) !== 0 }
-  private set pausedForInflate (on: boolean) { this.flags = on ? this.flags | Flag.PausedForInflate : this.flags & ~Flag.PausedForInflate }
-  private get dispatching (): boolean { return (this.flags & Flag.Dispatching) !== 0 }
-  private set dispatching (on: boolean) { this.flags = on ? this.flags | Flag.Dispatching : this.flags & ~Flag.Dispatching }
-  private get pausedForQueue (): boolean { return (this.flags & Flag.PausedForQueue) !== 0 }
-  private set pausedForQueue (on: boolean) { this.flags = on ? this.flags | Flag.PausedForQueue : this.flags & ~Flag.PausedForQueue }
-  private get flushQueueScheduled (): boolean { return (this.flags & Flag.FlushQueueScheduled) !== 0 }
-  private set flushQueueScheduled (on: boolean) { this.flags = on ? this.flags | Flag.FlushQueueScheduled : this.flags & ~Flag.FlushQueueScheduled }
-  private get cleanClose (): boolean { return (this.flags & Flag.CleanClose) !== 0 }
-  private set cleanClose (on: boolean) { this.flags = on ? this.flags | Flag.CleanClose : this.flags & ~Flag.CleanClose }
-  private get transportClosed (): boolean { return (this.flags & Flag.TransportClosed) !== 0 }
-  private set transportClosed (on: boolean) { this.flags = on ? this.flags | Flag.TransportClosed : this.flags & ~Flag.TransportClosed }
-  private get emittedClose (): boolean { return (this.flags & Flag.EmittedClose) !== 0 }
-  private set emittedClose (on: boolean) { this.flags = on ? this.flags | Flag.EmittedClose : this.flags & ~Flag.EmittedClose }
-  private get endedOutput (): boolean { return (this.flags & Flag.EndedOutput) !== 0 }
-  private set endedOutput (on: boolean) { this.flags = on ? this.flags | Flag.EndedOutput : this.flags & ~Flag.EndedOutput }
-  private get owedDrain (): boolean { return (this.flags & Flag.OwedDrain) !== 0 }
-  private set owedDrain (on: boolean) { this.flags = on ? this.flags | Flag.OwedDrain : this.flags & ~Flag.OwedDrain }
-  private get drainCheckScheduled (): boolean { return (this.flags & Flag.DrainCheckScheduled) !== 0 }
-  private set drainCheckScheduled (on: boolean) { this.flags = on ? this.flags | Flag.DrainCheckScheduled : this.flags & ~Flag.DrainCheckScheduled }
-  private get pausedForListeners (): boolean { return (this.flags & Flag.PausedForListeners) !== 0 }
-  private set pausedForListeners (on: boolean) { this.flags = on ? this.flags | Flag.PausedForListeners : this.flags & ~Flag.PausedForListeners }
-  private get pausedForOutput (): boolean { return (this.flags & Flag.PausedForOutput) !== 0 }
-  private set pausedForOutput (on: boolean) { this.flags = on ? this.flags | Flag.PausedForOutput : this.flags & ~Flag.PausedForOutput }
-
-  /** the failure that ended this connection, if any */
-  get failure (): ProtocolError | null { return this.rare === null ? null : this.rare.failure }
-  /** messages refused by bufferedAmountPolicy 'drop' */
-  get droppedMessages (): number { return this.rare === null ? 0 : this.rare.droppedMessages }
-  /** which liveness deadline closed the connection, if any */
-  get expiredBy (): ExpiryReason | null { return this.rare === null ? null : this.rare.expiredBy }
-
-  private more (): RareState {
-    return this.rare ??= new RareState()
-  }
-
-  // the fields of RareState, read and written like fields (a default value written while there
-  // is no RareState creates none)
-  private get callbacks (): SendCallback[] | null { return this.rare === null ? null : this.rare.callbacks }
-  private set callbacks (v: SendCallback[] | null) { if (v !== null || this.rare !== null) this.more().callbacks = v }
-  private get queue (): QueuedMessage[] | null { return this.rare === null ? null : this.rare.queue }
-  private set queue (v: QueuedMessage[] | null) { if (v !== null || this.rare !== null) this.more().queue = v }
-  private get queuedBytes (): number { return this.rare === null ? 0 : this.rare.queuedBytes }
-  private set queuedBytes (v: number) { if (v !== 0 || this.rare !== null) this.more().queuedBytes = v }
-  private get closeCode (): number { return this.rare === null ? CloseCode.AbnormalClosure : this.rare.closeCode }
-  private set closeCode (v: number) { if (v !== CloseCode.AbnormalClosure || this.rare !== null) this.more().closeCode = v }
-  private get closeReason (): string { return this.rare === null ? '' : this.rare.closeReason }
-  private set closeReason (v: string) { if (v !== '' || this.rare !== null) this.more().closeReason = v }
-  private get held (): ProtocolEvent[] | null { return this.rare === null ? null : this.rare.held }
-  private set held (v: ProtocolEvent[] | null) { if (v !== null || this.rare !== null) this.more().held = v }
-  private get heldBytes (): number { return this.rare === null ? 0 : this.rare.heldBytes }
-  private set heldBytes (v: number) { if (v !== 0 || this.rare !== null) this.more().heldBytes = v }
-  private get iterators (): number { return this.rare === null ? 0 : this.rare.iterators }
-  private set iterators (v: number) { if (v !== 0 || this.rare !== null) this.more().iterators = v }
-  private get iteratorWake (): (() => void) | null { return this.rare === null ? null : this.rare.iteratorWake }
-  private set iteratorWake (v: (() => void) | null) { if (v !== null || this.rare !== null) this.more().iteratorWake = v }
-  private get closeTimer (): NodeJS.Timeout | null { return this.rare === null ? null : this.rare.closeTimer }
-  private set closeTimer (v: NodeJS.Timeout | null) { if (v !== null || this.rare !== null) this.more().closeTimer = v }
-  private get drainWaiters (): Array<() => void> | null { return this.rare === null ? null : this.rare.drainWaiters }
-  private set drainWaiters (v: Array<() => void> | null) { if (v !== null || this.rare !== null) this.more().drainWaiters = v }
-  private get pendingListeners (): number { return this.rare === null ? 0 : this.rare.pendingListeners }
-  private set pendingListeners (v: number) { if (v !== 0 || this.rare !== null) this.more().pendingListeners = v }
-  private get pendingListenerBytes (): number { return this.rare === null ? 0 : this.rare.pendingListenerBytes }
-  private set pendingListenerBytes (v: number) { if (v !== 0 || this.rare !== null) this.more().pendingListenerBytes = v }
-
   constructor (socket: Duplex, options: WebSocketOptions = {}) {
-    super()
-    const settings = (options as InternalOptions)[kSettings] ?? resolveSettings(options)
-    this.settings = settings
-    this[kContext] = (options as InternalOptions)[kContext]
-    this.socket = socket
-    this.protocol = options.protocol ?? ''
-    this.extensions = options.extensions ?? ''
-    const pmd = options.perMessageDeflate ?? null
-    this.outbox = pmd === null
-      ? null
-      : new CompressionOutbox(new PerMessageDeflate({ params: pmd.params, maxPayload: settings.maxPayload, level: pmd.level, memLevel: pmd.memLevel }), pmd.threshold ?? 1024, {
-        sendRaw: (opcode, data, compressed) => this.core.sendRaw(opcode, data, { compressed }),
-        close: (code, reason) => this.core.close(code, reason),
-        addCallback: (cb) => { (this.callbacks ??= []).push(cb) },
-        flush: () => { if (!this.dispatching) this.flush() }
-      })
-    // RFC 7692 §6: RSV1 marks a compressed message only once the extension is negotiated
-    this.core = new WebSocketProtocol(this.outbox === null ? settings.core : settings.coreWithDeflate)
+    super(socket, options)
+    const settings = this.settings
     // Memory: listeners are shared module-level functions that find this WebSocket through the
     // socket, not six closures per connection.
     ;(socket as OwnedSocket)[kWebSocket] = this
@@ -674,7 +521,7 @@ export class WebSocket extends LivenessEmitter {
     this.socket.destroy()
   }
 
-  private flush (): void {
+  protected flush (): void {
     const chunks = this.core.takeOutput()
     const callbacks = this.callbacks
     this.callbacks = null
