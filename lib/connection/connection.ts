@@ -559,7 +559,6 @@ export class WebSocket extends ConnectionState {
   private endOutput (): void {
     if (this.endedOutput) return
     this.endedOutput = true
-    if (this.closeTimer === null) this.startCloseTimer()
     if (this.dispatching) {
       queueMicrotask(() => this.endSocket())
     } else {
@@ -570,7 +569,12 @@ export class WebSocket extends ConnectionState {
 
   private endSocket (): void {
     this.flush()
-    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.end()
+    const socket = this.socket
+    if (!socket.destroyed && !socket.writableEnded) socket.end()
+    // closeTimeout: the peer must end its side too. Not needed when it already has and nothing
+    // of ours waits to be written: both FINs are then under way and the socket closes by itself
+    // (a handshake-rate cost otherwise: a timer set and cleared per connection)
+    if (this.closeTimer === null && !socket.destroyed && !(socket.readableEnded && socket.writableLength === 0)) this.startCloseTimer()
   }
 
   private startCloseTimer (): void {

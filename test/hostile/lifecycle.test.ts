@@ -1,9 +1,11 @@
 // Abrupt ends (issue 5): a peer that resets mid-frame, half-open TCP, a silent peer, writes
 // after close. Cleanup happens exactly once, nothing is unhandled, nothing logs at error level,
 // and the server keeps serving.
+import { once } from 'node:events'
+import net from 'node:net'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import type { WebSocket } from '../../lib/index.js'
+import { WebSocket } from '../../lib/index.js'
 import { assertServes, clientFrame, deadline, rawWebSocket, server } from './helpers.js'
 
 interface Seen { socket: WebSocket, closes: Array<[number, boolean]>, lateSend: boolean | undefined, lateError: string | undefined }
@@ -109,4 +111,26 @@ t.test('server shutdown with connections mid-frame: each closes once, app.close(
   for (const entry of seen) t.equal(entry.closes.length, 1)
   t.equal(app.websocketConnections.size, 0)
   t.same(log.errors(), [])
+})
+
+t.test('the peer ends its side but never reads our output: closeTimeout still destroys the socket', async (t) => {
+  // an HTTP server's sockets allow half-open connections, so our end() waits behind the unread
+  // output; with nothing pending the socket would close by itself and no timer is set
+  const srv = net.createServer({ allowHalfOpen: true })
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const accepted = once(srv, 'connection') as Promise<[net.Socket]>
+  const client = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1')
+  const [serverSocket] = await accepted
+  t.teardown(() => { client.destroy(); serverSocket.destroy(); srv.close() })
+  client.pause() // never reads
+  const ws = new WebSocket(serverSocket, { closeTimeout: 200, maxBufferedAmount: 64 * 1024 * 1024 })
+  for (let i = 0; i < 16; i++) ws.send(Buffer.alloc(1024 * 1024))
+  t.ok(ws.bufferedAmount > 0, 'output waits for the peer')
+  const closed = once(ws, 'close')
+  const started = Date.now()
+  client.end() // FIN, still not reading
+  await deadline(closed, 5000, "'close' after closeTimeout")
+  t.ok(Date.now() - started >= 150, 'closed by the timer, not by the peer')
+  t.ok(serverSocket.destroyed, 'the socket was destroyed')
 })
