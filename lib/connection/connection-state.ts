@@ -3,7 +3,7 @@
  * fields, booleans packed in one integer, the state most connections never need (created on
  * first use) and the setup of its core and compression outbox. A base class rather than an
  * object of its own, so a connection stays one object (memory per connection); the behaviour
- * is in WebSocket.
+ * is in the classes above it: InboundConnection (./inbound.ts), then WebSocket.
  */
 import type { Duplex } from 'node:stream'
 import { CloseCode } from '../protocol/constants.js'

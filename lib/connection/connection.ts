@@ -6,22 +6,23 @@
  * - Messages that arrive before anybody listens are queued, and reading pauses while the queue
  *   is over its bound, so nothing accepted is lost and memory stays bounded.
  * - 'close' is emitted exactly once, after the transport has closed.
+ *
+ * One object per connection, in three class layers: its state (ConnectionState,
+ * ./connection-state.ts), its inbound side (InboundConnection, ./inbound.ts: reads, events,
+ * message delivery, pausing) and this class (sending, closing, liveness, the socket's events).
  */
 import type { Duplex } from 'node:stream'
 import { CloseCode } from '../protocol/constants.js'
 import { ProtocolError, WebSocketUsageError } from '../protocol/errors.js'
-import { type ProtocolEvent, ReadyState, toBuffer } from '../protocol/protocol.js'
-import { ConnectionState, Flag, type QueuedMessage } from './connection-state.js'
-import { type ExpiryReason, kExpire, kHeartbeatPing, kInMessage } from './heartbeat.js'
-// permessage-deflate (issue 4)
-import { isUtf8 } from 'node:buffer'
+import { ReadyState, toBuffer } from '../protocol/protocol.js'
+import { Flag } from './connection-state.js'
+import { type ExpiryReason, kExpire, kHeartbeatPing } from './heartbeat.js'
+import { InboundConnection, kDrop } from './inbound.js'
 import { checkCloseArguments, controlPayload } from '../protocol/protocol.js'
 import type { PreparedMessage } from './broadcast.js'
 import { payloadKind } from './payload.js'
 import { lendReads } from './shared-reads.js'
-import { DeflateCloseCode, DeflateErrorCode } from '../protocol/permessage-deflate.js'
-import type { CompressionOutbox } from './outbox.js'
-import type { MessageData, SendCallback, WebSocketOptions } from './types.js'
+import type { SendCallback, WebSocketOptions } from './types.js'
 
 export { ReadyState }
 
@@ -46,15 +47,14 @@ function socketOnEnd (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['o
 function socketOnClose (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onTransportClose']() }
 function socketOnError (this: Duplex, err: Error): void { (this as OwnedSocket)[kWebSocket]['onSocketError'](err) }
 function socketOnDrain (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onDrain']() }
-function selfOnNewListener (this: WebSocket, event: string | symbol): void { this['onNewListener'](event) }
 
-export class WebSocket extends ConnectionState {
+export class WebSocket extends InboundConnection {
   static readonly CONNECTING = ReadyState.Connecting
   static readonly OPEN = ReadyState.Open
   static readonly CLOSING = ReadyState.Closing
   static readonly CLOSED = ReadyState.Closed
   /** returned by the `inbound` option to drop a message */
-  static readonly DROP: unique symbol = Symbol('fastify-rfc6455.drop')
+  static readonly DROP: typeof kDrop = kDrop
 
   constructor (socket: Duplex, options: WebSocketOptions = {}) {
     super(socket, options)
@@ -92,235 +92,8 @@ export class WebSocket extends ConnectionState {
     return this.core.pendingOutput + (this.socket.writableLength ?? 0) + (this.outbox === null ? 0 : this.outbox.bytes)
   }
 
-  // ---- inbound ----
-
-  /** One read. `lent`: the core may keep nothing of `chunk` (the shared read buffer). */
-  private onData (chunk: Buffer, lent: boolean): void {
-    this.sawBytes()
-    this.dispatching = true
-    try {
-      this.core.receive(chunk, lent)
-      // one event at a time: what a listener sends in answer to a message is queued before the
-      // replies the core owes for later frames of this read (a pong, the close echo, a failing
-      // close), so a message followed by a Close in one read is answered first
-      // permessage-deflate: while a message is being inflated, later events wait in the core
-      // (their replies too), and reading pauses until the inflated message is handled
-      let event
-      while (!this.inflating && (event = this.core.takeEvent()) !== undefined) this.dispatchOne(event)
-      if (this.inflating && this.core.pendingEvents > 0 && !this.pausedForInflate) {
-        this.pausedForInflate = true
-        this.socket.pause()
-      }
-    } finally {
-      this.dispatching = false
-    }
-    this.flush()
-    this.checkOutputPressure()
-  }
-
-  private dispatch (events: ProtocolEvent[]): void {
-    for (let i = 0; i < events.length; i++) this.dispatchOne(events[i])
-  }
-
-  private dispatchOne (event: ProtocolEvent): void {
-    // permessage-deflate: nothing overtakes a message being inflated (issue 4)
-    if (this.inflating) {
-      this.holdEvent(event)
-      return
-    }
-    switch (event.type) {
-      case 'message':
-        if (event.compressed && this.outbox !== null) this.inflateMessage(event.data, event.binary)
-        else this.onMessage(event.data, event.binary)
-        break
-      case 'ping':
-        this.safeEmit('ping', event.data)
-        break
-      case 'pong':
-        this.safeEmit('pong', event.data)
-        break
-      case 'close':
-        this.closeCode = event.code
-        this.closeReason = event.reason
-        this.cleanClose = true
-        this.endOutput()
-        break
-      case 'fail':
-        this.more().failure = event.error
-        this.closeCode = event.error.closeCode
-        this.closeReason = ''
-        if (this.listenerCount('error') > 0) this.safeEmit('error', event.error)
-        this.endOutput()
-        break
-      case 'end':
-        this.endOutput()
-        break
-      default: {
-        const never: never = event
-        throw new Error(`unknown event ${(never as { type: string }).type}`)
-      }
-    }
-  }
-
-  private onMessage (data: Buffer, binary: boolean): void {
-    this.sawMessage()
-    let value: unknown = data
-    if (this.settings.inbound !== undefined) {
-      try {
-        value = this.settings.inbound.call(this, data, binary)
-      } catch (err) {
-        this.listenerError(err)
-        return
-      }
-      if (value === WebSocket.DROP) return
-    }
-    if (this.queue === null && this.iterators === 0 && this.listenerCount('message') > 0) {
-      this.emitMessage(value, binary, data.length)
-      return
-    }
-    this.enqueue(data, binary, value)
-  }
-
-  private enqueue (data: Buffer, binary: boolean, value: unknown): void {
-    const queue = this.queue ??= []
-    queue.push({ data, binary, value })
-    this.queuedBytes += data.length
-    if ((this.flags & Flag.WatchingListeners) === 0) {
-      // a 'message' listener added later takes the queue: watched from the first queued message
-      this.flags |= Flag.WatchingListeners
-      this.on('newListener', selfOnNewListener)
-    }
-    if (this.iteratorWake !== null) {
-      const wake = this.iteratorWake
-      this.iteratorWake = null
-      wake()
-    }
-    if (!this.pausedForQueue && (queue.length >= this.settings.maxQueuedMessages || this.queuedBytes >= this.settings.maxQueuedBytes)) {
-      this.pausedForQueue = true
-      this.socket.pause()
-    }
-  }
-
-  private dequeue (): QueuedMessage | undefined {
-    const queue = this.queue
-    if (queue === null) return undefined
-    const item = queue.shift() as QueuedMessage
-    if (queue.length === 0) this.queue = null
-    this.queuedBytes -= item.data.length
-    if (this.pausedForQueue && queue.length < this.settings.maxQueuedMessages / 2 && this.queuedBytes < this.settings.maxQueuedBytes / 2) {
-      this.pausedForQueue = false
-      this.resumeReading()
-    }
-    return item
-  }
-
-  private onNewListener (event: string | symbol): void {
-    if (event === 'message' && this.queue !== null) this.scheduleQueueFlush()
-  }
-
-  private scheduleQueueFlush (): void {
-    if (this.flushQueueScheduled) return
-    this.flushQueueScheduled = true
-    queueMicrotask(() => {
-      this.flushQueueScheduled = false
-      this.dispatching = true
-      try {
-        while (this.iterators === 0 && this.listenerCount('message') > 0) {
-          const item = this.dequeue()
-          if (item === undefined) break
-          this.emitMessage(item.value, item.binary, item.data.length)
-        }
-      } finally {
-        this.dispatching = false
-      }
-      this.flush()
-      this.maybeEmitClose()
-    })
-  }
-
-  /**
-   * Call the 'message' listeners. A listener that returns a promise (an async listener) is
-   * tracked: while maxQueuedMessages promises or maxQueuedBytes of their messages are unsettled,
-   * reading from the socket pauses, so a slow async consumer bounds memory like the iterator
-   * does. A rejected promise is a listener error (1011), never an unhandled rejection.
-   */
-  private emitMessage (value: unknown, binary: boolean, bytes: number): void {
-    const listeners = this.rawListeners('message')
-    for (let i = 0; i < listeners.length; i++) {
-      let result: unknown
-      try {
-        result = (listeners[i] as (this: WebSocket, ...args: unknown[]) => unknown).call(this, value, binary)
-      } catch (err) {
-        this.listenerError(err)
-        return
-      }
-      if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
-        this.trackListener(result as Promise<unknown>, bytes)
-      }
-    }
-  }
-
-  /** Some reason to pause reading holds (queue, listeners, inflate, output). */
-  private get wantsPause (): boolean {
-    return (this.flags & (Flag.PausedForQueue | Flag.PausedForListeners | Flag.PausedForInflate | Flag.PausedForOutput)) !== 0
-  }
-
-  /** Resume reading once no reason to pause is left (queue, listeners, inflate, output). */
-  private resumeReading (): void {
-    if (this.wantsPause) return
-    this.socket.resume()
-  }
-
-  /**
-   * Replies the core writes by itself (Pongs, Close echoes) do not go through send(), so
-   * maxBufferedAmount cannot refuse them: a peer that sends Pings and never reads would grow
-   * our output without bound. Instead, reading pauses while bufferedAmount is over the limit
-   * and resumes on 'drain' (issue 5).
-   */
-  private checkOutputPressure (): void {
-    if (!this.pausedForOutput && this.bufferedAmount > this.settings.maxBufferedAmount && !this.transportClosed) {
-      this.pausedForOutput = true
-      this.socket.pause()
-    }
-  }
-
-  private relieveOutputPressure (): void {
-    if (this.pausedForOutput && this.bufferedAmount <= this.settings.maxBufferedAmount) {
-      this.pausedForOutput = false
-      this.resumeReading()
-    }
-  }
-
-  private trackListener (promise: Promise<unknown>, bytes: number): void {
-    this.pendingListeners++
-    this.pendingListenerBytes += bytes
-    if (!this.pausedForListeners && (this.pendingListeners >= this.settings.maxQueuedMessages || this.pendingListenerBytes >= this.settings.maxQueuedBytes)) {
-      this.pausedForListeners = true
-      this.socket.pause()
-    }
-    const settled = (): void => {
-      this.pendingListeners--
-      this.pendingListenerBytes -= bytes
-      if (this.pausedForListeners && this.pendingListeners < this.settings.maxQueuedMessages / 2 && this.pendingListenerBytes < this.settings.maxQueuedBytes / 2) {
-        this.pausedForListeners = false
-        this.resumeReading()
-      }
-    }
-    promise.then(settled, (err: unknown) => {
-      settled()
-      this.listenerError(err)
-    })
-  }
-
-  private safeEmit (event: string, ...args: unknown[]): void {
-    try {
-      (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args)
-    } catch (err) {
-      this.listenerError(err)
-    }
-  }
-
-  private listenerError (err: unknown): void {
+  /** A listener or hook threw, or an async listener's promise rejected (the inbound side's too). */
+  protected listenerError (err: unknown): void {
     const onListenerError = this.settings.onListenerError
     if (onListenerError !== undefined) {
       try { onListenerError.call(this, err) } catch { /* the error handler itself failed: still close */ }
@@ -453,11 +226,6 @@ export class WebSocket extends ConnectionState {
   // ---- liveness (the shared clock in ./heartbeat.ts calls these) ----
 
   // called by the shared liveness clock (symbol keys: not part of the public API)
-  /** true while an inbound data message has started and not finished (its deadline) */
-  get [kInMessage] (): boolean {
-    return this.core.inMessage
-  }
-
   [kHeartbeatPing] (): void {
     if (this.readyState !== ReadyState.Open || this.core.closing) return
     this.core.ping()
@@ -556,7 +324,7 @@ export class WebSocket extends ConnectionState {
   }
 
   /** After the closing handshake (or a failure) the server closes TCP first (§7.1.1). */
-  private endOutput (): void {
+  protected endOutput (): void {
     if (this.endedOutput) return
     this.endedOutput = true
     if (this.dispatching) {
@@ -623,7 +391,7 @@ export class WebSocket extends ConnectionState {
   }
 
   /** 'close' waits for the transport and for queued messages a listener is about to take. */
-  private maybeEmitClose (): void {
+  protected maybeEmitClose (): void {
     if (this.emittedClose || !this.transportClosed) return
     if (this.inflating) return // an inflated message still comes (permessage-deflate)
     if (this.queue !== null && (this.iterators > 0 || this.listenerCount('message') > 0)) return
@@ -636,100 +404,6 @@ export class WebSocket extends ConnectionState {
       try { onClose.call(this, this.closeCode, this.closeReason, wasClean) } catch (err) { this.listenerError(err) }
     }
     this.safeEmit('close', this.closeCode, Buffer.from(this.closeReason), wasClean)
-  }
-
-  // ---- permessage-deflate (issue 4) ----
-
-  private holdEvent (event: ProtocolEvent): void {
-    const held = this.held ??= []
-    held.push(event)
-    if (event.type === 'message') this.heldBytes += event.data.length
-    if (!this.pausedForInflate && (held.length >= this.settings.maxQueuedMessages || this.heldBytes >= this.settings.maxQueuedBytes)) {
-      this.pausedForInflate = true
-      this.socket.pause()
-    }
-  }
-
-  /**
-   * Inflate one message; events behind it wait, so messages keep their order and a Ping, Pong,
-   * Close or end is neither overtaken by nor lost behind it. The inflated size is bounded by
-   * maxPayload (1009); text is checked as UTF-8 after inflation (RFC 6455 §8.1, 1007).
-   */
-  private inflateMessage (data: Buffer, binary: boolean): void {
-    this.inflating = true
-    ;(this.outbox as CompressionOutbox).deflate.decompress(data, (error, out) => {
-      this.inflating = false
-      this.dispatching = true
-      try {
-        if (error !== null) {
-          this.inflateFailed(error)
-        } else if (!binary && !isUtf8(out)) {
-          this.inflateFailed(new ProtocolError(DeflateErrorCode.InvalidUtf8, DeflateCloseCode[DeflateErrorCode.InvalidUtf8], 'text message is not valid UTF-8'))
-        } else {
-          this.onMessage(out, binary)
-        }
-        while (!this.inflating && this.held !== null) {
-          const held = this.held
-          this.held = null
-          this.heldBytes = 0
-          this.dispatch(held)
-        }
-        // then the events that waited in the core, one at a time (see onData)
-        let event
-        while (!this.inflating && (event = this.core.takeEvent()) !== undefined) this.dispatchOne(event)
-      } finally {
-        this.dispatching = false
-      }
-      if (this.pausedForInflate && !(this.inflating && this.core.pendingEvents > 0) && (this.held?.length ?? 0) < this.settings.maxQueuedMessages / 2 && this.heldBytes < this.settings.maxQueuedBytes / 2) {
-        this.pausedForInflate = false
-        this.resumeReading()
-      }
-      this.flush()
-      if (this.transportClosed) {
-        this.releaseDeflate()
-        this.maybeEmitClose()
-      }
-    })
-  }
-
-  private inflateFailed (error: Error): void {
-    this.held = null
-    this.heldBytes = 0
-    if (this.transportClosed && !(error instanceof ProtocolError)) return // released on close
-    const failure = error instanceof ProtocolError
-      ? error
-      : new ProtocolError(DeflateErrorCode.InvalidCompressedData, DeflateCloseCode[DeflateErrorCode.InvalidCompressedData], 'invalid compressed data')
-    // _Fail the WebSocket Connection_ through the core: one Close frame with the code, one 'fail'
-    this.core.onFail(failure)
-    this.dispatch(this.core.takeEvents())
-  }
-
-  /** zlib state goes as soon as the transport is closed and no inflate is in flight. */
-  private releaseDeflate (): void {
-    if (this.outbox !== null && !this.inflating) this.outbox.deflate.close()
-  }
-
-  /**
-   * Iterate messages: text as string, binary as Buffer. Ends when the connection closes.
-   * While iterating, 'message' listeners are not called (the iterator consumes the queue).
-   */
-  async * [Symbol.asyncIterator] (): AsyncGenerator<MessageData, void, undefined> {
-    this.iterators++
-    try {
-      while (true) {
-        const item = this.dequeue()
-        if (item !== undefined) {
-          if (this.settings.inbound !== undefined) yield item.value as MessageData
-          else yield item.binary ? item.data : item.data.toString('utf8')
-          continue
-        }
-        if (this.transportClosed) return
-        await new Promise<void>((resolve) => { this.iteratorWake = resolve })
-      }
-    } finally {
-      this.iterators--
-      if (this.transportClosed) this.maybeEmitClose()
-    }
   }
 }
 
