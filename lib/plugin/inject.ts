@@ -13,6 +13,7 @@ import { Server as TlsServer } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import { WebSocket } from '../connection/connection.js'
 import { acceptKey } from '../protocol/handshake.js'
+import { acceptDeflateResponse, buildDeflateOffer, type DeflateClientOffer } from '../protocol/permessage-deflate.js'
 
 export interface InjectWSOptions {
   /** extra request headers (e.g. authorization, origin) */
@@ -25,6 +26,11 @@ export interface InjectWSOptions {
   maxPayload?: number
   /** ms the client waits for the server's close before dropping the connection; default 5000 */
   closeTimeout?: number
+  /**
+   * offer permessage-deflate (RFC 7692): `true` for a bare offer, or the offer's parameters and
+   * the size from which the client compresses (`threshold`, default 1024); default false
+   */
+  perMessageDeflate?: boolean | (DeflateClientOffer & { threshold?: number })
 }
 
 /** The upgrade was answered with something other than 101: status, headers and body. */
@@ -140,6 +146,8 @@ export async function injectWS (this: FastifyInstance, path = '/', options: Inje
     ...options.headers
   }
   if (options.protocols !== undefined && options.protocols.length > 0) headers['sec-websocket-protocol'] = options.protocols.join(', ')
+  const deflate = options.perMessageDeflate === true ? {} : options.perMessageDeflate === false ? undefined : options.perMessageDeflate
+  if (deflate !== undefined) headers['sec-websocket-extensions'] = buildDeflateOffer(deflate)
 
   return await new Promise<WebSocket>((resolve, reject) => {
     const req = httpRequest({ method: 'GET', path: withQuery(path, options.query), headers, createConnection: () => client as never })
@@ -151,12 +159,24 @@ export async function injectWS (this: FastifyInstance, path = '/', options: Inje
         reject(new WebSocketUpgradeError(res.statusCode ?? 0, res.headers, ''))
         return
       }
+      const extensions = res.headers['sec-websocket-extensions']
+      let params
+      try {
+        // RFC 7692 §5 / RFC 6455 §4.1: a response the client MUST fail the connection on throws
+        params = acceptDeflateResponse(extensions, deflate ?? null)
+      } catch (err) {
+        socket.destroy()
+        reject(err)
+        return
+      }
       const protocol = res.headers['sec-websocket-protocol']
       const ws = new WebSocket(socket, {
         role: 'client',
         protocol: typeof protocol === 'string' ? protocol : '',
         maxPayload: options.maxPayload,
-        closeTimeout: options.closeTimeout
+        closeTimeout: options.closeTimeout,
+        extensions: params === null ? undefined : extensions,
+        perMessageDeflate: params === null ? null : { params, threshold: deflate?.threshold }
       })
       ws.receive(head)
       resolve(ws)

@@ -1,5 +1,7 @@
 /**
- * permessage-deflate (RFC 7692) negotiation, server side: pure functions, no zlib here.
+ * permessage-deflate (RFC 7692) negotiation: pure functions, no zlib here. The server side
+ * (offers in, response out) and, for the test client of injectWS(), the client side (offer out,
+ * response checked).
  *
  * The client's Sec-WebSocket-Extensions header may hold several offers, in its order of
  * preference; the server accepts the first acceptable one (RFC 7692 §5: "the server ... accepts
@@ -12,6 +14,7 @@
  *   client_max_window_bits[=8..15]            the client can be told a window; value optional
  */
 import { CloseCode } from './constants.js'
+import { ProtocolError } from './errors.js'
 import { type ExtensionOffer, parseExtensions } from './header-tokens.js'
 
 export const PERMESSAGE_DEFLATE = 'permessage-deflate'
@@ -217,4 +220,93 @@ export function negotiatePerMessageDeflate (header: string | undefined, options:
     if (agreement !== null) return agreement
   }
   return null
+}
+
+// ---- the client side (injectWS) ----
+
+/** What a client offers (all optional: a bare `permessage-deflate` by default). */
+export interface DeflateClientOffer {
+  /** ask the server to reset its context after each message */
+  serverNoContextTakeover?: boolean
+  /** announce that we reset our context after each message */
+  clientNoContextTakeover?: boolean
+  /** the largest window the server may compress with, 8..15 */
+  serverMaxWindowBits?: number
+}
+
+/**
+ * The Sec-WebSocket-Extensions value of a client's offer. `client_max_window_bits` is never
+ * offered: a server could then ask for a window of 8 bits, which zlib can not compress with
+ * (see MIN_SERVER_WINDOW_BITS), and without it the server MUST NOT limit ours (§7.1.2.2).
+ */
+export function buildDeflateOffer (offer: DeflateClientOffer): string {
+  let value = PERMESSAGE_DEFLATE
+  if (offer.serverNoContextTakeover === true) value += '; server_no_context_takeover'
+  if (offer.clientNoContextTakeover === true) value += '; client_no_context_takeover'
+  if (offer.serverMaxWindowBits !== undefined) value += `; server_max_window_bits=${checkBits('serverMaxWindowBits', offer.serverMaxWindowBits, MIN_WINDOW_BITS)}`
+  return value
+}
+
+function badResponse (message: string): ProtocolError {
+  return new ProtocolError('WS_ERR_EXTENSION_RESPONSE', CloseCode.ProtocolError, `invalid Sec-WebSocket-Extensions response: ${message}`)
+}
+
+/**
+ * Check the server's response to a client's offer. Returns the parameters in force, in the terms
+ * PerMessageDeflate reads (server* = what this end compresses with, client* = what it inflates),
+ * or null when the server declined (RFC 7692 §5: "If a server responds with no PMCE element ...,
+ * both endpoints proceed without per-message compression"). Throws a ProtocolError
+ * (WS_ERR_EXTENSION_RESPONSE) where the client MUST _Fail the WebSocket Connection_.
+ */
+export function acceptDeflateResponse (header: string | undefined, offer: DeflateClientOffer | null): DeflateParams | null {
+  if (header === undefined || header.trim() === '') return null
+  // null: nothing was offered, so any extension in the response is one "not present in the
+  // client's handshake" (RFC 6455 §4.1)
+  if (offer === null) throw badResponse('an extension that was not offered')
+  const elements = parseExtensions(header)
+  if (elements === null) throw badResponse('not the RFC 6455 §9.1 grammar')
+  // RFC 6455 §4.1: an extension "that was not present in the client's handshake" fails the
+  // connection; RFC 7692 §5: "If a server gives an invalid response, such as accepting a PMCE
+  // that the client did not offer, the client MUST _Fail the WebSocket Connection_." (one offer,
+  // so one element at most)
+  if (elements.some((e) => e.name !== PERMESSAGE_DEFLATE)) throw badResponse('an extension that was not offered')
+  if (elements.length === 0) return null
+  if (elements.length > 1) throw badResponse('permessage-deflate accepted more than once')
+  const response = elements[0]
+  // RFC 7692 §7: "A client MUST _Fail the WebSocket Connection_ if ... The negotiation response
+  // contains multiple extension parameters with the same name."
+  if (response.duplicate) throw badResponse('a parameter appears twice')
+  let serverNoContextTakeover = false
+  let clientNoContextTakeover = offer.clientNoContextTakeover === true
+  for (const [name, value] of response.params) {
+    switch (name) {
+      case 'server_no_context_takeover':
+        // §7.1.1.1: "This extension parameter has no value."
+        if (value !== true) throw badResponse('server_no_context_takeover has a value')
+        serverNoContextTakeover = true
+        break
+      case 'client_no_context_takeover':
+        // §7.1.1.2: "If the received extension negotiation response includes the
+        // client_no_context_takeover extension parameter, the client MUST NOT use context takeover"
+        if (value !== true) throw badResponse('client_no_context_takeover has a value')
+        clientNoContextTakeover = true
+        break
+      case 'server_max_window_bits': {
+        // §7.1.2.1: in a response it "has a decimal integer value without leading zeroes between
+        // 8 to 15", "the same or smaller value as the offer"
+        const bits = windowBits(value)
+        if (bits === null) throw badResponse('server_max_window_bits is not 8..15')
+        if (offer.serverMaxWindowBits !== undefined && bits > offer.serverMaxWindowBits) throw badResponse('server_max_window_bits is larger than offered')
+        break
+      }
+      case 'client_max_window_bits':
+        // §7.1.2.2: without it in the offer, the response "MUST NOT include" it
+        throw badResponse('client_max_window_bits was not offered')
+      default:
+        // "The negotiation response contains an extension parameter not defined for use in a response."
+        throw badResponse(`unknown parameter ${name}`)
+    }
+  }
+  // our inflater keeps a 15-bit window: it reads whatever window the server compressed with
+  return { serverNoContextTakeover: clientNoContextTakeover, clientNoContextTakeover: serverNoContextTakeover, serverMaxWindowBits: MAX_WINDOW_BITS, clientMaxWindowBits: MAX_WINDOW_BITS }
 }
