@@ -180,6 +180,39 @@ t.test('order: pings, pongs and close are neither overtaken by nor lost behind a
   t.equal(srv.sockets[0].failure, null)
 })
 
+t.test('a FIN right behind a compressed message: what waited behind the inflate is still delivered, in order', async (t) => {
+  const srv = await startServer({ perMessageDeflate: { threshold: 1 << 30 } })
+  t.teardown(() => srv.app.close())
+  const client = await rawConnect(srv.port, '/record', OFFER)
+  const big = Buffer.alloc(900 * 1024)
+  for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 9)) & 0xff
+  // the end of TCP reaches the server while the first message is still being inflated: the
+  // events behind it (and the end itself) wait for it (RFC 7692 §6: messages are delivered in
+  // order; RFC 6455 §7.1.5: no Close frame, so the close code is 1006)
+  client.socket.end(Buffer.concat([
+    frame(BINARY, pmdCompress(big, { level: 1 }), { rsv1: true }),
+    frame(PING, 'p1'),
+    frame(TEXT, 'plain'),
+    frame(TEXT, pmdCompress('second'), { rsv1: true }),
+    frame(PONG, 'u1')
+  ]))
+  await waitFor(() => srv.records[0].some((e) => e.type === 'close'), 'server close event')
+  t.same(srv.records[0].map((e) => e.type === 'message' ? `message:${e.binary === true ? (e.data as string).length / 2 : e.data}` : e.type === 'close' ? `close:${e.code}` : `${e.type}:${e.data}`), [
+    `message:${big.length}`, 'ping:p1', 'message:plain', 'message:second', 'pong:u1', 'close:1006'
+  ])
+  t.equal(srv.sockets[0].failure, null, 'an abrupt end is not a protocol failure')
+
+  // nothing behind the message but the FIN: reading is not paused, so the end arrives during
+  // the inflate and is held until the message is delivered
+  const lone = await rawConnect(srv.port, '/record', OFFER)
+  lone.socket.end(frame(BINARY, pmdCompress(big, { level: 1 }), { rsv1: true }))
+  await waitFor(() => srv.records[1]?.some((e) => e.type === 'close') === true, 'second close event')
+  t.same(srv.records[1].map((e) => e.type === 'message' ? `message:${(e.data as string).length / 2}` : `${e.type}:${e.code}`), [
+    `message:${big.length}`, 'close:1006'
+  ])
+  await waitFor(() => liveZlibStreams() === 0, 'zlib streams released')
+})
+
 t.test('close() after a compressed send: the message goes first, then the Close frame', async (t) => {
   const results: Array<string> = []
   let serverClosed!: Promise<void>
