@@ -128,6 +128,9 @@ function withQuery (path: string, query: InjectWSOptions['query']): string {
 /** The `injectWS(path, options)` decorator. */
 export async function injectWS (this: FastifyInstance, path = '/', options: InjectWSOptions = {}): Promise<WebSocket> {
   await this.ready()
+  const deflate = options.perMessageDeflate === true ? {} : options.perMessageDeflate === false ? undefined : options.perMessageDeflate
+  // built (and its parameters checked) before a connection exists
+  const offer = deflate === undefined ? undefined : buildDeflateOffer(deflate)
   const [client, server] = memorySocketPair()
   if (this.server instanceof TlsServer) {
     // an https app: skip TLS (nothing to protect in memory) and hand over a "secure" connection
@@ -146,8 +149,7 @@ export async function injectWS (this: FastifyInstance, path = '/', options: Inje
     ...options.headers
   }
   if (options.protocols !== undefined && options.protocols.length > 0) headers['sec-websocket-protocol'] = options.protocols.join(', ')
-  const deflate = options.perMessageDeflate === true ? {} : options.perMessageDeflate === false ? undefined : options.perMessageDeflate
-  if (deflate !== undefined) headers['sec-websocket-extensions'] = buildDeflateOffer(deflate)
+  if (offer !== undefined) headers['sec-websocket-extensions'] = offer
 
   return await new Promise<WebSocket>((resolve, reject) => {
     const req = httpRequest({ method: 'GET', path: withQuery(path, options.query), headers, createConnection: () => client as never })

@@ -69,6 +69,15 @@ t.test('offer parameters reach the server and its answer is honoured', async (t)
   ws.close()
 })
 
+t.test('a bad offer parameter rejects before any connection is made', async (t) => {
+  const { app } = await echoApp(t)
+  await app.ready()
+  let connections = 0
+  app.server.on('connection', () => { connections++ })
+  await t.rejects(app.injectWS('/echo', { perMessageDeflate: { serverMaxWindowBits: 20 } }), RangeError)
+  t.equal(connections, 0, 'no in-memory connection handed to the server')
+})
+
 t.test('no offer (the default), or a route without the extension: nothing compressed', async (t) => {
   const { app } = await echoApp(t)
   const plain = await app.injectWS('/echo')
