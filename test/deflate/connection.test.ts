@@ -152,26 +152,33 @@ t.test('text is checked as UTF-8 after inflation (1007); bad DEFLATE data is 100
   b.socket.destroy()
 })
 
+/** 900 KiB that compress slowly enough at level 1 for later frames to arrive during the inflate */
+const SLOW = Buffer.alloc(900 * 1024)
+for (let i = 0; i < SLOW.length; i++) SLOW[i] = (i * 31 + (i >> 9)) & 0xff
+/** a slow compressed message, a ping, a plain message, a compressed one, a pong */
+function behindAnInflate (): Buffer[] {
+  return [
+    frame(BINARY, pmdCompress(SLOW, { level: 1 }), { rsv1: true }),
+    frame(PING, 'p1'),
+    frame(TEXT, 'plain'),
+    frame(TEXT, pmdCompress('second'), { rsv1: true }),
+    frame(PONG, 'u1')
+  ]
+}
+/** what the /record route saw, one string per event */
+function seen (events: Array<{ type: string, data?: string, binary?: boolean, code?: number }>): string[] {
+  return events.map((e) => e.type === 'message' ? `message:${e.binary === true ? (e.data as string).length / 2 : e.data}` : e.type === 'close' ? `close:${e.code}` : `${e.type}:${e.data}`)
+}
+
 t.test('order: pings, pongs and close are neither overtaken by nor lost behind an inflate', async (t) => {
   const srv = await startServer({ perMessageDeflate: { threshold: 1 << 30 } })
   t.teardown(() => srv.app.close())
   const client = await rawConnect(srv.port, '/record', OFFER)
-  const big = Buffer.alloc(900 * 1024)
-  for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 9)) & 0xff
-  // one write: a slow compressed message, a ping, a plain message, a compressed one, a pong, close
-  client.send(Buffer.concat([
-    frame(BINARY, pmdCompress(big, { level: 1 }), { rsv1: true }),
-    frame(PING, 'p1'),
-    frame(TEXT, 'plain'),
-    frame(TEXT, pmdCompress('second'), { rsv1: true }),
-    frame(PONG, 'u1'),
-    frame(CLOSE, closePayload(1000))
-  ]))
+  // one write: the batch, then a Close
+  client.send(Buffer.concat([...behindAnInflate(), frame(CLOSE, closePayload(1000))]))
   await client.until(() => client.frames.some((f) => f.opcode === CLOSE), 'the close echo')
   await waitFor(() => srv.records[0].some((e) => e.type === 'close'), 'server close event')
-  t.same(srv.records[0].map((e) => e.type === 'message' ? `message:${e.binary === true ? (e.data as string).length / 2 : e.data}` : e.type === 'close' ? `close:${e.code}` : `${e.type}:${e.data}`), [
-    `message:${big.length}`, 'ping:p1', 'message:plain', 'message:second', 'pong:u1', 'close:1000'
-  ])
+  t.same(seen(srv.records[0]), [`message:${SLOW.length}`, 'ping:p1', 'message:plain', 'message:second', 'pong:u1', 'close:1000'])
   // the core answered p1 at once; its Close echo is the last frame (the application's echoes
   // came after the peer's Close, when RFC 6455 §5.5.1 allows no more data frames)
   const kinds = client.frames.map((f) => f.opcode)
@@ -184,32 +191,20 @@ t.test('a FIN right behind a compressed message: what waited behind the inflate 
   const srv = await startServer({ perMessageDeflate: { threshold: 1 << 30 } })
   t.teardown(() => srv.app.close())
   const client = await rawConnect(srv.port, '/record', OFFER)
-  const big = Buffer.alloc(900 * 1024)
-  for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 9)) & 0xff
   // the end of TCP reaches the server while the first message is still being inflated: the
   // events behind it (and the end itself) wait for it (RFC 7692 §6: messages are delivered in
   // order; RFC 6455 §7.1.5: no Close frame, so the close code is 1006)
-  client.socket.end(Buffer.concat([
-    frame(BINARY, pmdCompress(big, { level: 1 }), { rsv1: true }),
-    frame(PING, 'p1'),
-    frame(TEXT, 'plain'),
-    frame(TEXT, pmdCompress('second'), { rsv1: true }),
-    frame(PONG, 'u1')
-  ]))
+  client.socket.end(Buffer.concat(behindAnInflate()))
   await waitFor(() => srv.records[0].some((e) => e.type === 'close'), 'server close event')
-  t.same(srv.records[0].map((e) => e.type === 'message' ? `message:${e.binary === true ? (e.data as string).length / 2 : e.data}` : e.type === 'close' ? `close:${e.code}` : `${e.type}:${e.data}`), [
-    `message:${big.length}`, 'ping:p1', 'message:plain', 'message:second', 'pong:u1', 'close:1006'
-  ])
+  t.same(seen(srv.records[0]), [`message:${SLOW.length}`, 'ping:p1', 'message:plain', 'message:second', 'pong:u1', 'close:1006'])
   t.equal(srv.sockets[0].failure, null, 'an abrupt end is not a protocol failure')
 
   // nothing behind the message but the FIN: reading is not paused, so the end arrives during
   // the inflate and is held until the message is delivered
   const lone = await rawConnect(srv.port, '/record', OFFER)
-  lone.socket.end(frame(BINARY, pmdCompress(big, { level: 1 }), { rsv1: true }))
+  lone.socket.end(behindAnInflate()[0])
   await waitFor(() => srv.records[1]?.some((e) => e.type === 'close') === true, 'second close event')
-  t.same(srv.records[1].map((e) => e.type === 'message' ? `message:${(e.data as string).length / 2}` : `${e.type}:${e.code}`), [
-    `message:${big.length}`, 'close:1006'
-  ])
+  t.same(seen(srv.records[1]), [`message:${SLOW.length}`, 'close:1006'])
   await waitFor(() => liveZlibStreams() === 0, 'zlib streams released')
 })
 
