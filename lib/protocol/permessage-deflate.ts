@@ -272,41 +272,25 @@ export function acceptDeflateResponse (header: string | undefined, offer: Deflat
   if (elements.some((e) => e.name !== PERMESSAGE_DEFLATE)) throw badResponse('an extension that was not offered')
   if (elements.length === 0) return null
   if (elements.length > 1) throw badResponse('permessage-deflate accepted more than once')
-  const response = elements[0]
-  // RFC 7692 §7: "A client MUST _Fail the WebSocket Connection_ if ... The negotiation response
-  // contains multiple extension parameters with the same name."
-  if (response.duplicate) throw badResponse('a parameter appears twice')
-  let serverNoContextTakeover = false
-  let clientNoContextTakeover = offer.clientNoContextTakeover === true
-  for (const [name, value] of response.params) {
-    switch (name) {
-      case 'server_no_context_takeover':
-        // §7.1.1.1: "This extension parameter has no value."
-        if (value !== true) throw badResponse('server_no_context_takeover has a value')
-        serverNoContextTakeover = true
-        break
-      case 'client_no_context_takeover':
-        // §7.1.1.2: "If the received extension negotiation response includes the
-        // client_no_context_takeover extension parameter, the client MUST NOT use context takeover"
-        if (value !== true) throw badResponse('client_no_context_takeover has a value')
-        clientNoContextTakeover = true
-        break
-      case 'server_max_window_bits': {
-        // §7.1.2.1: in a response it "has a decimal integer value without leading zeroes between
-        // 8 to 15", "the same or smaller value as the offer"
-        const bits = windowBits(value)
-        if (bits === null) throw badResponse('server_max_window_bits is not 8..15')
-        if (offer.serverMaxWindowBits !== undefined && bits > offer.serverMaxWindowBits) throw badResponse('server_max_window_bits is larger than offered')
-        break
-      }
-      case 'client_max_window_bits':
-        // §7.1.2.2: without it in the offer, the response "MUST NOT include" it
-        throw badResponse('client_max_window_bits was not offered')
-      default:
-        // "The negotiation response contains an extension parameter not defined for use in a response."
-        throw badResponse(`unknown parameter ${name}`)
-    }
+  // RFC 7692 §7: "A client MUST _Fail the WebSocket Connection_ if the peer server accepted an
+  // extension negotiation offer for this extension with an extension negotiation response"
+  // containing "an extension parameter not defined for use in a response", "an extension
+  // parameter with an invalid value" or "multiple extension parameters with the same name". The
+  // parameters and their values are those of an offer (§7.1), so the offer's parser checks them;
+  // what differs in a response is checked below.
+  const response = parseDeflateOffer(elements[0])
+  if (response === null) throw badResponse('an unknown, repeated or invalid parameter')
+  // §7.1.2.2: without client_max_window_bits in the offer (we never send it), the response "MUST
+  // NOT include" it
+  if (response.clientMaxWindowBits !== null) throw badResponse('client_max_window_bits was not offered')
+  // §7.1.2.1: "the same or smaller value as the offer"
+  if (response.serverMaxWindowBits !== null && offer.serverMaxWindowBits !== undefined && response.serverMaxWindowBits > offer.serverMaxWindowBits) {
+    throw badResponse('server_max_window_bits is larger than offered')
   }
+  // §7.1.1.2: with client_no_context_takeover in the response "the client MUST NOT use context
+  // takeover"; one we offered is a promise kept anyway
+  const clientNoContextTakeover = response.clientNoContextTakeover || offer.clientNoContextTakeover === true
+  const serverNoContextTakeover = response.serverNoContextTakeover
   // our inflater keeps a 15-bit window: it reads whatever window the server compressed with
   return { serverNoContextTakeover: clientNoContextTakeover, clientNoContextTakeover: serverNoContextTakeover, serverMaxWindowBits: MAX_WINDOW_BITS, clientMaxWindowBits: MAX_WINDOW_BITS }
 }
