@@ -1,0 +1,50 @@
+/**
+ * The contract between a process's topic hub and whatever carries publications to other
+ * processes. The hub owns the local subscribers and delivers to them itself; an adapter only
+ * forwards. The default adapter is in-process (it forwards nothing); a Redis adapter forwards
+ * through Redis pub/sub channels, one per topic that has a local subscriber.
+ *
+ * Rules every adapter keeps:
+ * - `subscribe(topic)` is called when the first local subscriber of a topic appears and
+ *   `unsubscribe(topic)` when the last one leaves; an adapter listens for remote publications of
+ *   exactly the topics it was asked to (interest-based routing).
+ * - `publish()` forwards a publication made in this process to the other processes; the adapter
+ *   never hands a publication back to the process that made it (the hub has already delivered
+ *   it locally), so each subscriber receives it exactly once.
+ * - Remote publications reach the hub through the `deliver` callback given to `init()`, in the
+ *   order each publisher made them, per topic.
+ * - Nothing an adapter does may throw into the hub from another tick: a failure to forward is
+ *   reported through `onError` (counted, logged by the hub) and the local delivery stands.
+ */
+
+/** One publication as it crosses process boundaries: the payload as sent, text or binary. */
+export interface TopicPublication {
+  readonly topic: string
+  /** the message payload (UTF-8 bytes for text) */
+  readonly payload: Buffer
+  readonly binary: boolean
+}
+
+export interface TopicAdapterHost {
+  /** hand a publication made by another process to the local subscribers of its topic */
+  deliver (publication: TopicPublication): void
+  /** report a failure that cost publications (an outage, a refused command) */
+  onError (error: Error & { code?: string }): void
+  /** how many subscribers this process has on a topic (for presence) */
+  localCount (topic: string): number
+}
+
+export interface TopicAdapter {
+  /** called once by the hub before any other call; may be async (connect) */
+  init (host: TopicAdapterHost): void | Promise<void>
+  /** this process now has a subscriber of `topic` (the first one) */
+  subscribe (topic: string): void | Promise<void>
+  /** this process no longer has any subscriber of `topic` */
+  unsubscribe (topic: string): void | Promise<void>
+  /** forward a publication made in this process to the other processes */
+  publish (publication: TopicPublication): void
+  /** subscribers of `topic` across every process (presence); in-process: the local count */
+  subscriberCount (topic: string): Promise<number>
+  /** release connections and timers; called when the Fastify instance closes */
+  close (): Promise<void>
+}
