@@ -12,21 +12,26 @@
  * message delivery, pausing) and this class (sending, closing, liveness, the socket's events).
  */
 import type { Duplex } from 'node:stream'
-import { CloseCode } from '../protocol/constants.js'
-import { ProtocolError, WebSocketUsageError } from '../protocol/errors.js'
+import { CloseCode, Opcode } from '../protocol/constants.js'
+import { argumentError, ProtocolError, WebSocketUsageError } from '../protocol/errors.js'
+import { UTF8_ACCEPT, UTF8_REJECT, validateUtf8 } from '../protocol/utf8.js'
 import { ReadyState, toBuffer } from '../protocol/protocol.js'
 import { Flag } from './connection-state.js'
 import { type ExpiryReason, kExpire, kHeartbeatPing } from './heartbeat.js'
 import { InboundConnection, kDrop } from './inbound.js'
 import { checkCloseArguments, controlPayload } from '../protocol/protocol.js'
 import type { PreparedMessage } from './broadcast.js'
-import { payloadKind } from './payload.js'
+import { OfferModes } from './outbox.js'
+import { callbackError, type PayloadKind, payloadKind, SendFlag, sendFlags } from './payload.js'
 import { lendReads } from './shared-reads.js'
-import type { SendCallback, WebSocketOptions } from './types.js'
+import type { Sendable, SendCallback, SendOptions, WebSocketOptions } from './types.js'
+
+const FINAL = { fin: true, rsv: 0 }
+const FRAGMENT = { fin: false, rsv: 0 }
 
 export { ReadyState }
 
-export type { MessageData, SendCallback, WebSocketEvents, WebSocketOptions } from './types.js'
+export type { MessageData, Sendable, SendCallback, SendOptions, WebSocketEvents, WebSocketOptions } from './types.js'
 
 const kWebSocket = Symbol('fastify-rfc6455.websocket')
 type OwnedSocket = Duplex & { [kWebSocket]: WebSocket }
@@ -89,7 +94,8 @@ export class WebSocket extends InboundConnection {
 
   /** Bytes accepted by send() and not yet handed to the operating system. */
   get bufferedAmount (): number {
-    return this.core.pendingOutput + (this.socket.writableLength ?? 0) + (this.outbox === null ? 0 : this.outbox.bytes)
+    return this.core.pendingOutput + (this.socket.writableLength ?? 0) + (this.outbox === null ? 0 : this.outbox.bytes) +
+      (this.rare === null ? 0 : this.rare.waitingBytes)
   }
 
   /** A listener or hook threw, or an async listener's promise rejected (the inbound side's too). */
@@ -105,19 +111,33 @@ export class WebSocket extends InboundConnection {
   // ---- outbound ----
 
   /**
-   * Send a message: a string as text; a Buffer, ArrayBuffer, typed array or DataView as binary;
-   * a plain object or array as JSON text. Anything else is a TypeError. Returns false when the
-   * message was not sent (not open) or the socket is backed up (wait for 'drain').
+   * Send a message, with ws's signature: `send(data, [options], [cb])`. A string goes as text; a
+   * Buffer, ArrayBuffer, typed array or DataView as binary; a plain object or array as JSON text.
+   * Options: `binary` forces the opcode (bytes sent as text must be UTF-8), `compress: false`
+   * skips permessage-deflate for this message, `fin: false` streams the message in fragments
+   * (the next send() calls continue it until one without `fin: false`), `mask` must be false.
+   * Bad arguments throw at the call (coded). Returns false when the message was not sent (not
+   * open) or the socket is backed up (wait for 'drain').
    */
-  send (data: unknown, cb?: SendCallback): boolean {
-    const kind = payloadKind(data, 'send')
-    if (this.core.closing || this.readyState !== ReadyState.Open) {
-      if (cb !== undefined) queueMicrotask(() => cb(new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket is not open')))
-      return false
+  send<T> (data: T & Sendable<T>, cb?: SendCallback): boolean
+  send<T> (data: T & Sendable<T>, options: SendOptions | undefined, cb?: SendCallback): boolean
+  send (data: unknown, optionsOrCb?: SendOptions | SendCallback, maybeCb?: SendCallback): boolean {
+    let flags = 0
+    let cb: SendCallback | undefined
+    if (typeof optionsOrCb === 'function') {
+      if (maybeCb !== undefined) throw callbackError()
+      cb = optionsOrCb
+    } else {
+      if (optionsOrCb !== undefined) flags = sendFlags(optionsOrCb, this.settings.role)
+      if (maybeCb !== undefined && typeof maybeCb !== 'function') throw callbackError()
+      cb = maybeCb
     }
+    const kind = payloadKind(data, 'send')
+    if (flags !== 0 || (this.flags & Flag.Streaming) !== 0) return this.sendWithOptions(kind, data, flags, cb)
+    if (this.core.closing || this.readyState !== ReadyState.Open) return this.notOpen(cb)
     const payload: string | Buffer = kind === 'text' ? data as string : kind === 'binary' ? toBuffer(data as ArrayBuffer) : this.settings.serialize(data)
     if (!this.admit(payload, cb)) return false
-    if (this.outbox !== null && this.outbox.offer(payload, cb)) {
+    if (this.outbox !== null && this.outbox.offer(typeof payload === 'string' ? Opcode.Text : Opcode.Binary, payload, cb, OfferModes.normal)) {
       this.sawMessage()
       return this.sendResult()
     }
@@ -129,22 +149,100 @@ export class WebSocket extends InboundConnection {
     return this.sendResult()
   }
 
+  /** send() with options, or while a message is streamed in fragments (RFC 6455 §5.4). */
+  private sendWithOptions (kind: PayloadKind, data: unknown, flags: number, cb: SendCallback | undefined): boolean {
+    const streaming = (this.flags & Flag.Streaming) !== 0
+    const more = (flags & SendFlag.More) !== 0
+    // the fragments of one message share its type: continuations follow the first fragment's
+    const binary = streaming
+      ? (this.flags & Flag.StreamBinary) !== 0
+      : (flags & SendFlag.BinarySet) !== 0 ? (flags & SendFlag.Binary) !== 0 : kind === 'binary'
+    let payload: string | Buffer = kind === 'text' ? data as string : kind === 'binary' ? toBuffer(data as ArrayBuffer) : this.settings.serialize(data)
+    let utf8 = UTF8_ACCEPT
+    if (binary) {
+      if (typeof payload === 'string') payload = Buffer.from(payload)
+    } else if (typeof payload !== 'string' || (streaming && this.more().streamUtf8 !== UTF8_ACCEPT)) {
+      // RFC 6455 §5.6: "The "Payload data" is text data encoded as UTF-8"; §8.1 a peer fails
+      // the connection on invalid UTF-8, so bytes sent as text are checked here, across fragments
+      if (typeof payload === 'string') payload = Buffer.from(payload)
+      utf8 = validateUtf8(payload, 0, payload.length, streaming ? this.more().streamUtf8 : UTF8_ACCEPT)
+      if (utf8 === UTF8_REJECT || (!more && utf8 !== UTF8_ACCEPT)) {
+        throw argumentError('type', 'FST_ERR_WS_INVALID_UTF8', 'bytes sent as a text message (binary: false) must be valid UTF-8')
+      }
+    }
+    if (this.core.closing || this.readyState !== ReadyState.Open) return this.notOpen(cb)
+    // a fragment of a started message cannot be dropped without corrupting it: over the limit,
+    // the connection closes whatever the policy
+    if (!this.admit(payload, cb, streaming ? 'close' : this.settings.bufferedAmountPolicy)) return false
+    const opcode = streaming ? Opcode.Continuation : binary ? Opcode.Binary : Opcode.Text
+    const mode = more ? OfferModes.fragment : (flags & SendFlag.NoCompress) !== 0 ? OfferModes.uncompressed : OfferModes.normal
+    if (this.outbox === null || !this.outbox.offer(opcode, payload, cb, mode)) {
+      this.core.sendData(opcode, payload, more ? FRAGMENT : FINAL)
+      if (cb !== undefined) (this.callbacks ??= []).push(cb)
+      if (!this.dispatching) this.flush()
+    }
+    this.sawMessage()
+    if (more) {
+      this.flags |= binary ? Flag.Streaming | Flag.StreamBinary : Flag.Streaming
+      if (utf8 !== UTF8_ACCEPT || this.rare !== null) this.more().streamUtf8 = utf8
+    } else if (streaming) {
+      this.endStream()
+    }
+    return this.sendResult()
+  }
+
+  /** The streamed message ended: prepared messages that waited for it go now, in order. */
+  private endStream (): void {
+    this.flags &= ~(Flag.Streaming | Flag.StreamBinary)
+    const rare = this.rare
+    if (rare === null) return
+    rare.streamUtf8 = UTF8_ACCEPT
+    const waiting = rare.waiting
+    if (waiting === null) return
+    rare.waiting = null
+    rare.waitingBytes = 0
+    for (const { message, cb } of waiting) this.sendPrepared(message, cb)
+  }
+
+  /** The connection closes while a message streams: what waited for it is not sent. */
+  private abandonStream (): void {
+    if ((this.flags & Flag.Streaming) === 0) return
+    this.flags &= ~(Flag.Streaming | Flag.StreamBinary)
+    const rare = this.more()
+    const waiting = rare.waiting
+    rare.streamUtf8 = UTF8_ACCEPT
+    rare.waiting = null
+    rare.waitingBytes = 0
+    if (waiting !== null) for (const { cb } of waiting) if (cb !== undefined) this.notOpen(cb)
+  }
+
+  /** A message that cannot be sent: the connection is not open. */
+  private notOpen (cb: SendCallback | undefined): false {
+    if (cb !== undefined) queueMicrotask(() => cb(new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket is not open')))
+    return false
+  }
+
   /**
    * Write a message framed once for many sockets (see broadcast()). The same bytes go to every
-   * socket, in order with what this socket already queued. Returns true when the message was
-   * queued on this socket (false: not open, or refused by maxBufferedAmount).
+   * socket, in order with what this socket already queued (after a message this socket is
+   * streaming in fragments). Returns true when the message was queued on this socket (false:
+   * not open, or refused by maxBufferedAmount).
    */
   sendPrepared (message: PreparedMessage, cb?: SendCallback): boolean {
-    if (this.core.closing || this.readyState !== ReadyState.Open) {
-      if (cb !== undefined) queueMicrotask(() => cb(new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket is not open')))
-      return false
-    }
+    if (this.core.closing || this.readyState !== ReadyState.Open) return this.notOpen(cb)
     // a compressing socket, or one with messages still being compressed, sends its own copy
-    if (this.outbox !== null && this.outbox.takes(message.payload.length)) {
+    if (this.outbox !== null && this.outbox.takes(message.payload.length) && (this.flags & Flag.Streaming) === 0) {
       this.send(message.payload, cb)
       return this.readyState === ReadyState.Open && !this.core.closing
     }
     if (!this.admit(message.frame, cb)) return false
+    if ((this.flags & Flag.Streaming) !== 0) {
+      // RFC 6455 §5.4: the fragments of a message are not interleaved with other data frames
+      const rare = this.more()
+      ;(rare.waiting ??= []).push({ message, cb })
+      rare.waitingBytes += message.frame.length
+      return true
+    }
     if (this.core.pendingOutput > 0) this.flush()
     this.socket.write(message.frame, cb)
     this.watchDrain()
@@ -182,14 +280,14 @@ export class WebSocket extends InboundConnection {
    * queued, the callback gets FST_ERR_WS_BUFFER_FULL and 'dropped' is emitted). A message sent
    * while nothing is buffered always goes, so one message larger than the limit is not refused.
    */
-  private admit (payload: string | Buffer, cb: SendCallback | undefined): boolean {
+  private admit (payload: string | Buffer, cb: SendCallback | undefined, policy = this.settings.bufferedAmountPolicy): boolean {
     const buffered = this.bufferedAmount
     if (buffered === 0) return true
     let size = payload.length
     if (typeof payload === 'string' && buffered + size * 3 > this.settings.maxBufferedAmount) size = Buffer.byteLength(payload)
     if (buffered + size <= this.settings.maxBufferedAmount) return true
     const error = new WebSocketUsageError('FST_ERR_WS_BUFFER_FULL', `bufferedAmount would exceed maxBufferedAmount (${this.settings.maxBufferedAmount} bytes)`)
-    if (this.settings.bufferedAmountPolicy === 'drop') {
+    if (policy === 'drop') {
       this.more().droppedMessages++
       this.safeEmit('dropped', size, error)
     } else {
@@ -271,9 +369,11 @@ export class WebSocket extends InboundConnection {
    * `closeTimeout` ms the socket is destroyed.
    */
   close (code?: number, reason?: string | Buffer): void {
+    checkCloseArguments(code, reason)
+    // RFC 6455 §5.5.1: no data frame follows the Close frame, so a streamed message ends here
+    this.abandonStream()
     if (this.outbox !== null && this.outbox.length > 0 && !this.core.closing && !this.transportClosed) {
       // permessage-deflate: messages sent before close() are still being compressed
-      checkCloseArguments(code, reason)
       this.outbox.deferClose(code, reason)
       if (this.closeTimer === null) this.startCloseTimer()
       return
@@ -371,6 +471,7 @@ export class WebSocket extends InboundConnection {
 
   private onTransportClose (): void {
     this.transportClosed = true
+    this.abandonStream()
     this.stopLiveness()
     this.releaseDrainWaiters()
     if (this.closeTimer !== null) {

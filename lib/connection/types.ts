@@ -50,6 +50,29 @@ export type MessageData = string | Buffer
 
 export type SendCallback = (error?: Error | null) => void
 
+/** The options of `send(data, options, cb)`, as ws names them. */
+export interface SendOptions {
+  /** true: a binary message; false: a text message (bytes must be UTF-8). Default: from the data's type */
+  binary?: boolean
+  /** false: this message is not compressed with permessage-deflate. Default true (the threshold applies) */
+  compress?: boolean
+  /** false: more fragments of this message follow (RFC 6455 §5.4). Default true */
+  fin?: boolean
+  /** a server never masks (RFC 6455 §5.1): only false is accepted. Default false */
+  mask?: boolean
+}
+
+/** Bytes send() takes as a binary message. */
+export type BinaryData = Buffer | ArrayBuffer | ArrayBufferView
+/** Objects that are not plain data: JSON would turn them into something else (or nothing). */
+type NotPlainData = Date | RegExp | Map<unknown, unknown> | Set<unknown> | WeakMap<object, unknown> | WeakSet<object> |
+  Promise<unknown> | Error | ((...args: any[]) => unknown)
+/**
+ * What send() accepts, as a check on the argument's type `T`: a string, bytes, or a plain
+ * object or array (sent as JSON). `send(42)`, `send(new Date())` or `send(null)` do not compile.
+ */
+export type Sendable<T> = T extends string | BinaryData ? unknown : T extends NotPlainData ? never : T extends object ? unknown : never
+
 
 /** Events of a WebSocket and their listener arguments. */
 export interface WebSocketEvents {

@@ -18,7 +18,7 @@ import type {
   RouteGenericInterface,
   RouteShorthandOptions
 } from 'fastify'
-import type { SendCallback, WebSocket } from '../connection/connection.js'
+import type { SendCallback, SendOptions, WebSocket } from '../connection/connection.js'
 import type { InjectWSOptions } from './inject.js'
 import type { WebSocketRouteOptions } from './options.js'
 import type { WebSocketHookMap, WebSocketHookName } from './registry.js'
@@ -37,6 +37,7 @@ export type RawSendData = string | Buffer | ArrayBuffer | ArrayBufferView
  */
 export interface MessageSocket<In = unknown, Out = object> extends Omit<WebSocket, 'send' | 'on' | 'once' | 'off' | typeof Symbol.asyncIterator> {
   send (data: Out | RawSendData, cb?: SendCallback): boolean
+  send (data: Out | RawSendData, options: SendOptions | undefined, cb?: SendCallback): boolean
   on (event: 'message', listener: (message: In, isBinary: boolean) => void): this
   on (event: 'close', listener: (code: number, reason: Buffer, wasClean: boolean) => void): this
   on (event: string | symbol, listener: (...args: any[]) => void): this
@@ -56,7 +57,10 @@ export type SocketFor<SchemaCompiler, TypeProvider extends FastifyTypeProvider> 
       ResolveInbound<TypeProvider, (SchemaCompiler & { message: unknown })['message']>,
       HasKey<SchemaCompiler, 'outbound'> extends true ? ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']> : object>
     : HasKey<SchemaCompiler, 'outbound'> extends true
-      ? Omit<WebSocket, 'send'> & { send (data: ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']> | RawSendData, cb?: SendCallback): boolean }
+      ? Omit<WebSocket, 'send'> & {
+        send (data: ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']> | RawSendData, cb?: SendCallback): boolean
+        send (data: ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']> | RawSendData, options: SendOptions | undefined, cb?: SendCallback): boolean
+      }
       : WebSocket
 
 /** The handler of a WebSocket route: `(socket, request)`, both typed from the route's schema. */
