@@ -6,6 +6,9 @@ import { argumentError } from '../protocol/errors.js'
 
 export type PayloadKind = 'text' | 'binary' | 'json'
 
+/** A connection's serializer of plain objects and arrays (its route's schema.outbound, else JSON.stringify). */
+export const kSerialize: unique symbol = Symbol('fastify-rfc6455.serialize')
+
 function isPlainObject (value: object): boolean {
   if (Array.isArray(value)) return true
   const proto = Object.getPrototypeOf(value)

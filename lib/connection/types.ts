@@ -1,5 +1,6 @@
 /** The public types of the WebSocket connection: its options, events and callbacks. */
 import type { DeflateParams } from '../protocol/permessage-deflate.js'
+import type { TopicHub } from '../topics/hub.js'
 import type { BufferedAmountPolicy } from './limits.js'
 
 export interface WebSocketOptions {
@@ -44,6 +45,16 @@ export interface WebSocketOptions {
   perMessageDeflate?: { params: DeflateParams, threshold?: number, level?: number, memLevel?: number } | null
   /** the Sec-WebSocket-Extensions value answered in the 101 ('' when none) */
   extensions?: string
+  /** the topic hub of subscribe()/publish() (the plugin gives its own); default: none */
+  topics?: TopicHub
+}
+
+/** Options of `socket.publish(topic, data, options)`. */
+export interface SocketPublishOptions {
+  /** true: a binary message; false: text (bytes must be UTF-8). Default: from the data's type */
+  binary?: boolean
+  /** true: this socket receives the message too, if subscribed. Default false */
+  self?: boolean
 }
 
 export type MessageData = string | Buffer

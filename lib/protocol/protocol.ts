@@ -357,6 +357,12 @@ export class WebSocketProtocol implements ParserSink {
     else this.output().frame(opcode, data, options)
   }
 
+  /** Queue a whole frame encoded already, e.g. one message framed once for many connections. */
+  sendEncoded (frame: Buffer): void {
+    this.assertCanSend()
+    this.output().encoded(frame)
+  }
+
   ping (data?: Payload): void {
     const payload = controlPayload(data)
     this.assertCanSend()
