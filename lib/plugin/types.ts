@@ -18,7 +18,8 @@ import type {
   RouteGenericInterface,
   RouteShorthandOptions
 } from 'fastify'
-import type { SendCallback, SendOptions, WebSocket } from '../connection/connection.js'
+import type { Sendable, SendCallback, SendOptions, WebSocket } from '../connection/connection.js'
+import type { TopicHub } from '../topics/hub.js'
 import type { InjectWSOptions } from './inject.js'
 import type { WebSocketRouteOptions } from './options.js'
 import type { WebSocketHookMap, WebSocketHookName } from './registry.js'
@@ -155,6 +156,18 @@ declare module 'fastify' {
      * durationMs })` hook to the WebSocket routes of this context and its children.
      */
     addWebSocketHook<Name extends WebSocketHookName>(name: Name, hook: WebSocketHookMap[Name]): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
+    /**
+     * Publish to the subscribers of `topic`: every local one (their route's `schema.outbound`
+     * applies to objects) and, through the plugin's `adapter`, those of other processes. Data as
+     * `socket.send()` takes it. Returns how many local subscribers accepted it.
+     */
+    publish<T>(topic: string, data: T & Sendable<T>, options?: { binary?: boolean }): number
+    /** Subscribers of `topic` in this process. */
+    subscriberCount(topic: string): number
+    /** Subscribers of `topic` across every process the adapter reaches (the local count in-process). */
+    presence(topic: string): Promise<number>
+    /** The topic hub of this plugin registration: `adapterErrors`, 'adapterError' events, `topics()`. */
+    websocketTopics: TopicHub
   }
 
   interface RouteShorthandMethod<RawServer, RawRequest, RawReply, TypeProvider, Logger> {
