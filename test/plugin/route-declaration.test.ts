@@ -137,3 +137,11 @@ t.test('request.ws is true for an upgrade request and false for a plain request,
   await t.rejects(app.injectWS('/rest'), { name: 'WebSocketUpgradeError', statusCode: 200 })
   t.same(inHooks, [['/both', false], ['/rest', false], ['/both', true], ['/only', true], ['/rest', true]])
 })
+
+t.test('addWebSocketHook refuses an unknown name and a non-function with coded errors', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  t.throws(() => app.addWebSocketHook('onMessage' as never, noop), { name: 'TypeError', code: 'FST_ERR_WS_UNKNOWN_HOOK' })
+  t.throws(() => app.addWebSocketHook('onOpen', 'nope' as never), { name: 'TypeError', code: 'FST_ERR_WS_INVALID_HOOK' })
+})
