@@ -142,6 +142,6 @@ t.test('addWebSocketHook refuses an unknown name and a non-function with coded e
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(websocket)
-  t.throws(() => app.addWebSocketHook('onMessage' as never, noop), { name: 'TypeError', code: 'FST_ERR_WS_UNKNOWN_HOOK' })
+  t.throws(() => app.addWebSocketHook('onMessage' as never, noop as never), { name: 'TypeError', code: 'FST_ERR_WS_UNKNOWN_HOOK' })
   t.throws(() => app.addWebSocketHook('onOpen', 'nope' as never), { name: 'TypeError', code: 'FST_ERR_WS_INVALID_HOOK' })
 })
