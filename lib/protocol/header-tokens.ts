@@ -27,37 +27,6 @@ function isOws (code: number): boolean {
   return code === 0x20 || code === 0x09
 }
 
-/**
- * Split a `#token` list (RFC 7230 §7: "1#element" with optional whitespace and empty elements).
- * Returns null when an element is not a token. Linear in the length of the value.
- */
-export function parseTokenList (value: string): string[] | null {
-  const out: string[] = []
-  const n = value.length
-  let i = 0
-  while (i < n) {
-    while (i < n && (isOws(value.charCodeAt(i)) || value.charCodeAt(i) === 0x2c)) i++
-    if (i >= n) break
-    const start = i
-    while (i < n && isTchar(value.charCodeAt(i))) i++
-    if (i === start) return null
-    out.push(value.slice(start, i))
-    while (i < n && isOws(value.charCodeAt(i))) i++
-    if (i < n && value.charCodeAt(i) !== 0x2c) return null
-  }
-  return out
-}
-
-/** True when the comma-separated list `value` holds `token` (ASCII case-insensitive). */
-export function hasToken (value: string | undefined, token: string): boolean {
-  if (value === undefined) return false
-  const list = parseTokenList(value)
-  if (list === null) return false
-  const wanted = token.toLowerCase()
-  for (const item of list) if (item.toLowerCase() === wanted) return true
-  return false
-}
-
 /** One element of an Upgrade header: a protocol name and its version, if any. */
 export interface UpgradeProtocol {
   name: string
@@ -112,6 +81,32 @@ export function hasProtocol (value: string | undefined, name: string): boolean {
   if (list === null) return false
   const wanted = name.toLowerCase()
   for (const item of list) if (item.version === undefined && item.name.toLowerCase() === wanted) return true
+  return false
+}
+
+/**
+ * Split a `#token` list (RFC 7230 §7: "1#element" with optional whitespace and empty elements).
+ * Returns null when an element is not a token. Linear in the length of the value.
+ */
+export function parseTokenList (value: string): string[] | null {
+  // the Upgrade grammar without versions: the same walk, and "/" is not a tchar
+  const list = parseProtocolList(value)
+  if (list === null) return null
+  const out = new Array<string>(list.length)
+  for (let i = 0; i < list.length; i++) {
+    if (list[i].version !== undefined) return null
+    out[i] = list[i].name
+  }
+  return out
+}
+
+/** True when the comma-separated list `value` holds `token` (ASCII case-insensitive). */
+export function hasToken (value: string | undefined, token: string): boolean {
+  if (value === undefined) return false
+  const list = parseTokenList(value)
+  if (list === null) return false
+  const wanted = token.toLowerCase()
+  for (const item of list) if (item.toLowerCase() === wanted) return true
   return false
 }
 

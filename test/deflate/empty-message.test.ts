@@ -4,25 +4,13 @@
 import t from 'tap'
 import zlib from 'node:zlib'
 import { PerMessageDeflate } from '../../lib/connection/deflate.js'
-import type { DeflateParams } from '../../lib/protocol/permessage-deflate.js'
 import { ProtocolError } from '../../lib/protocol/errors.js'
-import { deadline, frame, pmdCompress, rawConnect, startServer, waitFor } from './helpers.js'
+import { deadline, deflate, deflateParams, frame, inflate, pmdCompress, rawConnect, startServer, waitFor } from './helpers.js'
 
 const TEXT = 0x1
 const BINARY = 0x2
 const CONT = 0x0
 const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff])
-
-const params = (over: Partial<DeflateParams> = {}): DeflateParams => ({
-  serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15, ...over
-})
-
-function inflate (pmd: PerMessageDeflate, data: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => pmd.decompress(data, (err, out) => err === null ? resolve(out) : reject(err)))
-}
-function deflate (pmd: PerMessageDeflate, data: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => pmd.compress(data, (err, out) => err === null ? resolve(out) : reject(err)))
-}
 
 /**
  * The peer's side written with zlib directly (not lib/'s code): a raw inflater that keeps its
@@ -90,7 +78,7 @@ for (const takeover of [true, false]) {
   const name = takeover ? 'context takeover' : 'server_no_context_takeover'
 
   t.test(`compress: an empty message is the empty stored block 0x00, wherever it comes (${name})`, async (t) => {
-    const pmd = new PerMessageDeflate({ params: params({ serverNoContextTakeover: !takeover }), maxPayload: 1 << 20 })
+    const pmd = new PerMessageDeflate({ params: deflateParams({ serverNoContextTakeover: !takeover }), maxPayload: 1 << 20 })
     const peer = new PeerInflater(takeover)
     t.teardown(() => { pmd.close(); peer.close() })
     for (const [i, message] of SEQUENCE.entries()) {
@@ -102,7 +90,7 @@ for (const takeover of [true, false]) {
   })
 
   t.test(`decompress: 0x00 and a peer's empty messages are empty, the window carries on (${name})`, async (t) => {
-    const pmd = new PerMessageDeflate({ params: params({ clientNoContextTakeover: !takeover }), maxPayload: 1 << 20 })
+    const pmd = new PerMessageDeflate({ params: deflateParams({ clientNoContextTakeover: !takeover }), maxPayload: 1 << 20 })
     const peer = new PeerDeflater(takeover)
     t.teardown(() => { pmd.close(); peer.close() })
     for (const [i, message] of SEQUENCE.entries()) {
@@ -117,7 +105,7 @@ for (const takeover of [true, false]) {
 
 t.test('decompress: an empty payload is invalid compressed data (1007), first or after a message', async (t) => {
   for (const before of [[], ['Hello']]) {
-    const pmd = new PerMessageDeflate({ params: params(), maxPayload: 1024 })
+    const pmd = new PerMessageDeflate({ params: deflateParams(), maxPayload: 1024 })
     for (const m of before) t.equal((await inflate(pmd, pmdCompress(m))).toString(), m)
     const err = await inflate(pmd, Buffer.alloc(0)).then(() => null, (e: unknown) => e)
     t.ok(err instanceof ProtocolError, `after ${before.length} message(s): refused`)
