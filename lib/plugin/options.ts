@@ -201,8 +201,8 @@ const routeOptionTable = {
   // under `ws` only: a top-level `errorHandler` is Fastify's own (HTTP) route option
   errorHandler: option<WebSocketErrorHandler | undefined>(undefined, isFunction, false),
   // null: permessage-deflate is not offered back; a route's object is merged over the plugin's
-  perMessageDeflate: option<ResolvedDeflateOptions | null>(null, (value, _name, inherited) =>
-    withOptionCode(() => resolveDeflateOptions(value as boolean | PerMessageDeflateOptions, inherited))),
+  perMessageDeflate: option<ResolvedDeflateOptions | null>(null, (value, name, inherited) =>
+    withOptionCode(name, () => resolveDeflateOptions(value as boolean | PerMessageDeflateOptions, inherited))),
   // flow control, liveness and admission (defaults and rationale: lib/connection/limits.ts)
   heartbeatInterval: option(LimitDefaults.heartbeatInterval, integer),
   idleTimeout: option(LimitDefaults.idleTimeout, integer),

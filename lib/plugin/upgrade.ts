@@ -81,21 +81,26 @@ function createUpgradeListener (fastify: FastifyInstance, dispatcher: UpgradeDis
     if (socket.destroyed || !socket.writable) return
     // Node removes its own socket error listener before 'upgrade': a reset must not crash us
     socket.on('error', onEarlySocketError)
-    // another listener already wrote its own answer (e.g. a `ws` server sharing this server):
-    // the socket is that listener's; a second response would corrupt its stream
-    if (((socket as { bytesWritten?: number }).bytesWritten ?? 0) > 0) {
-      reportForeignListener(dispatcher, fastify.log, req)
-      return
-    }
     const response = new ServerResponse(req)
     response.shouldKeepAlive = false
     try {
       response.assignSocket(socket as never)
     } catch (err) {
-      if ((err as { code?: unknown }).code !== 'ERR_HTTP_SOCKET_ASSIGNED') throw err
-      // another listener's ServerResponse holds the socket: it answers
+      if ((err as { code?: unknown }).code === 'ERR_HTTP_SOCKET_ASSIGNED') {
+        // another listener's ServerResponse holds the socket: that listener answers
+        reportForeignListener(dispatcher, fastify.log, req)
+        closeAfterForeignAnswer(socket)
+      } else {
+        fastify.log.warn({ err }, 'websocket upgrade failed')
+        socket.destroy()
+      }
+      return
+    }
+    // another listener already wrote its own answer (e.g. a `ws` server sharing this server):
+    // the socket is that listener's; a second response would corrupt its stream
+    if (((socket as { bytesWritten?: number }).bytesWritten ?? 0) > 0) {
+      response.detachSocket(socket as never)
       reportForeignListener(dispatcher, fastify.log, req)
-      closeAfterForeignAnswer(socket)
       return
     }
     const context: UpgradeContext = { socket, head, response, hijacked: false }
