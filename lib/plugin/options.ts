@@ -102,12 +102,10 @@ export interface LimitOptions {
 
 /**
  * Runs when the app closes, before the plugin closes the remaining connections with 1001: say
- * goodbye, persist state. `this` is the registration's Fastify instance. Async, or with a `done`
- * callback when it declares one.
+ * goodbye, persist state. `this` is the registration's Fastify instance. Async (without a
+ * parameter), or calling `done` when it declares one.
  */
-export type PreCloseHook =
-  | ((this: FastifyInstance) => void | Promise<unknown>)
-  | ((this: FastifyInstance, done: (error?: Error) => void) => void)
+export type PreCloseHook = (this: FastifyInstance, done: (error?: Error) => void) => void | Promise<unknown>
 
 export interface WebSocketPluginOptions extends WebSocketRouteOptions {
   /**

@@ -37,9 +37,7 @@ function runPreClose (fastify: FastifyInstance, hook: PreCloseHook | undefined, 
     next()
   }
   try {
-    const result: unknown = hook.length >= 1
-      ? (hook as (this: FastifyInstance, done: (error?: Error) => void) => void).call(fastify, finish)
-      : (hook as (this: FastifyInstance) => unknown).call(fastify)
+    const result: unknown = hook.call(fastify, finish)
     if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
       (result as Promise<unknown>).then(() => { finish() }, (err: unknown) => { finish(err ?? new Error('preClose rejected')) })
     } else if (hook.length === 0) {
