@@ -40,7 +40,7 @@ t.test('an async preClose runs first, with the open connections, then they get 1
   })
   await deadline(app.close(), 'app.close() to resolve')
   await closed
-  t.equal(self, app, 'this is the registration\'s instance')
+  t.ok(self === app, 'this is the registration\'s instance')
   t.equal(open, 1, 'the connection is still open in preClose')
   t.same(seen, ['message goodbye', 'close 1001'])
 })
