@@ -36,7 +36,7 @@ export type InvalidMessageHandler = (error: InvalidMessageError, socket: WebSock
 export type InvalidMessagePolicy = 'reply' | 'close' | InvalidMessageHandler
 
 export interface WebSocketRouteOptions extends LimitOptions {
-  /** largest message accepted, in bytes (after reassembly); default 1 MiB */
+  /** largest message accepted, in bytes (after reassembly); default 1 MiB; 0 or Infinity: no limit */
   maxPayload?: number
   /** most fragments one message may arrive in; default 16384 */
   maxFragments?: number
@@ -146,7 +146,10 @@ function integer (value: unknown, name: string): number {
   return value
 }
 
-const integerOrInfinity = (value: unknown, name: string): number => value === Infinity ? value : integer(value, name)
+
+function integerOrInfinity (value: unknown, name: string): number {
+  return value === Infinity ? value : integer(value, name)
+}
 
 function oneOf<const T extends string> (...values: T[]) {
   return (value: unknown, name: string): T => {
@@ -190,7 +193,8 @@ function boolean (value: unknown, name: string): boolean {
 }
 
 const routeOptionTable = {
-  maxPayload: option(Defaults.maxPayload, integer),
+  // 0 (as in ws) and Infinity: no limit (lib/connection/limits.ts resolveMaxPayload)
+  maxPayload: option(Defaults.maxPayload, integerOrInfinity),
   maxFragments: option(Defaults.maxFragments, integer),
   closeTimeout: option(Defaults.closeTimeout, integer),
   sharedReadBuffer: option(true, boolean),
