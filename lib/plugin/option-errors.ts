@@ -69,8 +69,9 @@ export function isMovedOption (name: string): boolean {
 /** `{ options: {...} }` or other `@fastify/websocket` names: say where each setting moved. */
 export function movedOptionError (names: readonly string[], where: string): OptionError {
   const lines = names.map((name) => `${name} -> ${moved[name] ?? 'nothing: not an option of this plugin'}`)
+  const advice = lines.length === 0 ? 'give its settings as plugin options' : `move ${lines.join('; ')}`
   const error = argumentError('type', OptionErrorCode.MovedOption,
-    `fastify-rfc6455: ${where} is @fastify/websocket's and is not read here; move ${lines.join('; ')}`) as OptionError & { moved: Record<string, string> }
+    `fastify-rfc6455: ${where} is @fastify/websocket's and is not read here; ${advice}`) as OptionError & { moved: Record<string, string> }
   error.moved = Object.fromEntries(names.map((name) => [name, moved[name] ?? 'nothing']))
   return error
 }

@@ -107,6 +107,10 @@ t.test('the @fastify/websocket `options` object says where each setting moved', 
   t.same(Object.keys(error?.moved ?? {}), ['maxPayload', 'verifyClient', 'clientTracking', 'perMessageDeflate', 'handleProtocols', 'server', 'frobnicate'])
   await app.close()
 
+  const empty = Fastify()
+  t.match(await registerError(empty, { options: {} }), { code: 'FST_ERR_WS_MOVED_OPTION', message: /give its settings as plugin options/ })
+  await empty.close()
+
   // the same names at the top level (the ws server option names) say so too
   const app2 = Fastify()
   t.match(await registerError(app2, { verifyClient: () => true }), { code: 'FST_ERR_WS_MOVED_OPTION', message: /verifyClient -> an onRequest or preValidation hook/ })
