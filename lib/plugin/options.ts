@@ -146,9 +146,12 @@ function integer (value: unknown, name: string): number {
   return value
 }
 
-
 function integerOrInfinity (value: unknown, name: string): number {
-  return value === Infinity ? value : integer(value, name)
+  if (value === Infinity) return value
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw invalidOption(`option ${name} must be a non-negative integer or Infinity`)
+  }
+  return value
 }
 
 function oneOf<const T extends string> (...values: T[]) {
@@ -286,7 +289,10 @@ export function resolveOptions (route: WebSocketRouteOptions | undefined, base: 
   const given = (route ?? {}) as Record<string, unknown>
   if (base !== undefined) {
     const pluginOnly = Object.keys(given).filter((name) => Object.hasOwn(pluginOptionTable, name))
-    if (pluginOnly.length > 0) throw invalidOption(`${pluginOnly.join(', ')} ${pluginOnly.length === 1 ? 'is a plugin option' : 'are plugin options'}, not route options: give it to app.register()`)
+    if (pluginOnly.length > 0) {
+      const [what, pronoun] = pluginOnly.length === 1 ? ['is a plugin option', 'it'] : ['are plugin options', 'them']
+      throw invalidOption(`${pluginOnly.join(', ')} ${what}, not route options: give ${pronoun} to app.register()`)
+    }
     checkOptionNames(given, routeOptionNames, 'route')
   }
   return resolveTable(routeOptionTable, routeOptionNames, given, base)
