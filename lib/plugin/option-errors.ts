@@ -25,13 +25,13 @@ export function invalidOption (message: string, kind: 'type' | 'range' = 'type')
   return argumentError(kind, OptionErrorCode.InvalidOption, `fastify-rfc6455: ${message}`)
 }
 
-/** Run a check written elsewhere (permessage-deflate): what it throws gets the option's code and name. */
-export function withOptionCode<T> (name: string, check: () => T): T {
+/** Run a check written elsewhere (permessage-deflate): what it throws names the option and has its code. */
+export function withOptionName<T> (name: string, check: () => T): T {
   try {
     return check()
   } catch (err) {
-    if (err instanceof Error && (err as { code?: unknown }).code === undefined) {
-      Object.assign(err, { code: OptionErrorCode.InvalidOption })
+    if (err instanceof Error) {
+      if ((err as { code?: unknown }).code === undefined) Object.assign(err, { code: OptionErrorCode.InvalidOption })
       if (!err.message.includes(name)) err.message = `fastify-rfc6455: option ${name}: ${err.message}`
     }
     throw err

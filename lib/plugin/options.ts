@@ -10,7 +10,7 @@ import { LimitDefaults } from '../connection/limits.js'
 import { type PerMessageDeflateOptions, type ResolvedDeflateOptions, resolveDeflateOptions } from '../connection/deflate.js'
 import type { TopicAdapter } from '../topics/adapter.js'
 import type { InvalidMessageError } from './messages.js'
-import { checkOptionNames, invalidOption, movedOptionError, withOptionCode } from './option-errors.js'
+import { checkOptionNames, invalidOption, movedOptionError, withOptionName } from './option-errors.js'
 
 export type ProtocolSelector = (offered: string[], request: FastifyRequest) => string | undefined
 
@@ -207,7 +207,7 @@ const routeOptionTable = {
   errorHandler: option<WebSocketErrorHandler | undefined>(undefined, isFunction, false),
   // null: permessage-deflate is not offered back; a route's object is merged over the plugin's
   perMessageDeflate: option<ResolvedDeflateOptions | null>(null, (value, name, inherited) =>
-    withOptionCode(name, () => resolveDeflateOptions(value as boolean | PerMessageDeflateOptions, inherited))),
+    withOptionName(name, () => resolveDeflateOptions(value as boolean | PerMessageDeflateOptions, inherited))),
   // flow control, liveness and admission (defaults and rationale: lib/connection/limits.ts)
   heartbeatInterval: option(LimitDefaults.heartbeatInterval, integer),
   idleTimeout: option(LimitDefaults.idleTimeout, integer),

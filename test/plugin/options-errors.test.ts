@@ -3,7 +3,7 @@
 // option shape says where each setting moved. Route options still throw at the declaration.
 import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
-import websocket, { type WebSocketPluginOptions } from '../../lib/index.js'
+import websocket, { setZlibConcurrency, type WebSocketPluginOptions } from '../../lib/index.js'
 
 const echo = (): void => {}
 
@@ -136,4 +136,13 @@ t.test('route options throw at the declaration, with a code', async (t) => {
   t.throws(() => app.ws('/d', { ws: { preClose: () => {} } } as never, echo), { code: 'FST_ERR_WS_INVALID_OPTION', message: /preClose is a plugin option/ })
   t.throws(() => app.get('/e', { websocket: true, ws: { verifyClient: () => true } } as never, echo), { code: 'FST_ERR_WS_MOVED_OPTION', message: /verifyClient/ })
   t.throws(() => app.ws('/f', { perMessageDeflate: { memLevel: 0 } }, echo), { code: 'FST_ERR_WS_INVALID_OPTION', message: /memLevel/ })
+})
+
+t.test('the other configuration calls carry the code too', async (t) => {
+  t.throws(() => setZlibConcurrency(0), { code: 'FST_ERR_WS_INVALID_OPTION', name: 'RangeError' })
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket, { perMessageDeflate: true })
+  app.ws('/x', echo)
+  await t.rejects(app.injectWS('/x', { perMessageDeflate: { serverMaxWindowBits: 20 } }), { code: 'FST_ERR_WS_INVALID_OPTION', name: 'RangeError' })
 })
