@@ -37,9 +37,10 @@ type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => v
 interface UpgradeDispatcher {
   routing: FastifyInstance['routing']
   listener: UpgradeListener
-  /** a foreign 'upgrade' listener was seen and reported */
-  foreignReported: boolean
 }
+
+/** Per server: a foreign 'upgrade' listener was seen and reported (a warning once, then debug). */
+interface ForeignListenerReport { reported: boolean }
 
 const dispatchers = new WeakMap<NetServer, UpgradeDispatcher>()
 
@@ -58,10 +59,9 @@ export function listenForUpgrades (servers: readonly NetServer[], fastify: Fasti
   }
   for (const server of servers) {
     if (dispatchers.has(server)) continue
-    const dispatcher: UpgradeDispatcher = { routing: fastify.routing, listener: noListener, foreignReported: false }
-    dispatcher.listener = createUpgradeListener(fastify, dispatcher)
-    dispatchers.set(server, dispatcher)
-    server.on('upgrade', dispatcher.listener)
+    const listener = createUpgradeListener(fastify, { reported: false })
+    dispatchers.set(server, { routing: fastify.routing, listener })
+    server.on('upgrade', listener)
   }
 }
 
@@ -73,9 +73,7 @@ export function stopUpgrades (server: NetServer): void {
   server.removeListener('upgrade', dispatcher.listener)
 }
 
-function noListener (): void {}
-
-function createUpgradeListener (fastify: FastifyInstance, dispatcher: UpgradeDispatcher): UpgradeListener {
+function createUpgradeListener (fastify: FastifyInstance, foreign: ForeignListenerReport): UpgradeListener {
   return function onUpgrade (req, socket, head) {
     // another 'upgrade' listener ran first and ended or destroyed the socket: nothing to answer
     if (socket.destroyed || !socket.writable) return
@@ -88,7 +86,7 @@ function createUpgradeListener (fastify: FastifyInstance, dispatcher: UpgradeDis
     } catch (err) {
       if ((err as { code?: unknown }).code === 'ERR_HTTP_SOCKET_ASSIGNED') {
         // another listener's ServerResponse holds the socket: that listener answers
-        reportForeignListener(dispatcher, fastify.log, req)
+        reportForeignListener(foreign, fastify.log, req)
         closeAfterForeignAnswer(socket)
       } else {
         fastify.log.warn({ err }, 'websocket upgrade failed')
@@ -96,11 +94,12 @@ function createUpgradeListener (fastify: FastifyInstance, dispatcher: UpgradeDis
       }
       return
     }
-    // another listener already wrote its own answer (e.g. a `ws` server sharing this server):
-    // the socket is that listener's; a second response would corrupt its stream
-    if (((socket as { bytesWritten?: number }).bytesWritten ?? 0) > 0) {
+    // Node removes its own readers before 'upgrade': a reader now is another listener that
+    // took the socket (e.g. a `ws` server sharing this server, which already wrote its 101); a
+    // second response would corrupt its stream
+    if (socket.listenerCount('data') > 0 || socket.listenerCount('readable') > 0) {
       response.detachSocket(socket as never)
-      reportForeignListener(dispatcher, fastify.log, req)
+      reportForeignListener(foreign, fastify.log, req)
       return
     }
     const context: UpgradeContext = { socket, head, response, hijacked: false }
@@ -118,9 +117,9 @@ function createUpgradeListener (fastify: FastifyInstance, dispatcher: UpgradeDis
   }
 }
 
-function reportForeignListener (dispatcher: UpgradeDispatcher, log: FastifyBaseLogger, req: IncomingMessage): void {
-  if (!dispatcher.foreignReported) {
-    dispatcher.foreignReported = true
+function reportForeignListener (foreign: ForeignListenerReport, log: FastifyBaseLogger, req: IncomingMessage): void {
+  if (!foreign.reported) {
+    foreign.reported = true
     log.warn({ url: req.url }, 'another \'upgrade\' listener of this server answers upgrade requests; fastify-rfc6455 leaves those to it')
   } else {
     log.debug({ url: req.url }, 'upgrade request answered by another \'upgrade\' listener')

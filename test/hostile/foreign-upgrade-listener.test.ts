@@ -3,12 +3,13 @@
 // answer is the only one on the wire, and a socket left with a finished HTTP answer is closed.
 import t from 'tap'
 import { type IncomingMessage, ServerResponse } from 'node:http'
+import { connect } from 'node:net'
 import type { Duplex } from 'node:stream'
 import Fastify from 'fastify'
 import { WebSocket as WsClient, WebSocketServer } from 'ws'
 import websocket, { type WebSocket } from '../../lib/index.js'
 import { deadline, rawRequest, upgradeRequest } from '../plugin/helpers.js'
-import { count, open, roundTrip } from '../plugin/ws-clients.js'
+import { count, maskedText, open, roundTrip } from '../plugin/ws-clients.js'
 
 async function appWithForeignListener (foreign: (req: IncomingMessage, socket: Duplex, head: Buffer) => void) {
   const app = Fastify()
@@ -16,6 +17,7 @@ async function appWithForeignListener (foreign: (req: IncomingMessage, socket: D
   app.server.on('upgrade', foreign)
   await app.register(websocket)
   app.ws('/echo', (socket: WebSocket) => { socket.on('message', (data: Buffer) => socket.send(data.toString())) })
+  app.get('/health', async () => 'ok')
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }
   return { app, port }
@@ -96,4 +98,26 @@ t.test('a `ws` server sharing the port keeps its own connections intact', async 
   const ours = await open(`ws://127.0.0.1:${port}/echo`)
   t.same(await roundTrip(ours, 'ours'), { echo: 'ours' })
   ours.close()
+})
+
+t.test('an upgrade after a keep-alive request on the same connection is still served', async (t) => {
+  // no foreign listener here: bytes written earlier on the connection are not another listener's
+  const { app, port } = await appWithForeignListener(() => {})
+  t.teardown(() => app.close())
+  const bytes = await deadline(new Promise<Buffer>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write('GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n'))
+    let received = Buffer.alloc(0)
+    let upgraded = false
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk])
+      if (!upgraded && received.includes('\r\n\r\nok')) {
+        upgraded = true
+        socket.write(upgradeRequest('/echo'))
+        socket.write(maskedText('after keep-alive'))
+      }
+      if (received.includes('after keep-alive')) { socket.destroy(); resolve(received) }
+    })
+    socket.on('error', reject)
+  }), 'the keep-alive answer, then the echo')
+  t.match(bytes.toString('latin1'), /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nokHTTP\/1\.1 101 Switching Protocols\r\n/)
 })
