@@ -83,7 +83,7 @@ function ws (this: FastifyInstance, path: string, optionsOrHandler: unknown, may
   return this
 }
 
-/** Everything that can refuse a registration, checked before the instance is touched. */
+/** One registration: its options checked first, its 'upgrade' listener added last. Throws a coded error to refuse it. */
 function register (fastify: FastifyInstance, pluginOptions: unknown): void {
   // fastify.decorate() would throw its own error for the second one: say what happened
   if (Object.hasOwn(fastify, kState)) {
