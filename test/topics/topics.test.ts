@@ -194,7 +194,7 @@ t.test('adapter failures are counted, emitted and logged, never thrown; local de
 
 t.test('the adapter option: validated, started before the app is ready, closed with it', async (t) => {
   const bad = Fastify()
-  await t.rejects(async () => { await bad.register(websocket, { adapter: { publish () {} } as never }) }, { code: 'FST_ERR_WS_INVALID_ADAPTER' })
+  await t.rejects(async () => { await bad.register(websocket, { adapter: { publish () {} } as never }) }, { code: 'FST_ERR_WS_INVALID_OPTION' })
   const failing = Fastify()
   const refused = new RecordingAdapter()
   refused.init = () => Promise.reject(Object.assign(new Error('cannot connect'), { code: 'TEST_CONNECT' }))
