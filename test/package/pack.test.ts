@@ -209,6 +209,22 @@ t.test('npm pack from a fresh copy, installed into an app with its own fastify',
   t.equal(await serveOnce(app, 'esm.mjs'), 'esm:hi', 'import: registered, upgraded, echoed')
   t.equal(await serveOnce(app, 'cjs.cjs'), 'cjs:hi', 'require: registered, upgraded, echoed')
 
+  // subpath exports (such as ./redis) resolve under both conditions once their module is in lib/
+  const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }
+  for (const subpath of Object.keys(manifest.exports).filter((k) => k !== '.' && k !== './package.json')) {
+    const name = subpath.slice(2)
+    if (!existsSync(join(root, `lib/${name}.ts`))) {
+      t.comment(`${subpath}: lib/${name}.ts is not in this tree yet`)
+      continue
+    }
+    const specifier = `fastify-rfc6455/${name}`
+    const { stdout: required } = await run(...asUser(process.execPath, ['-e', `process.stdout.write(require.resolve(${JSON.stringify(specifier)}))`]), { cwd: app, env: userEnv() })
+    const { stdout: imported } = await run(...asUser(process.execPath, ['--input-type=module', '-e', `process.stdout.write(import.meta.resolve(${JSON.stringify(specifier)}))`]), { cwd: app, env: userEnv() })
+    t.equal(relative(app, required), `node_modules/fastify-rfc6455/cjs/lib/${name}.js`, `require('${specifier}')`)
+    t.equal(relative(app, fileURLToPath(imported)), `node_modules/fastify-rfc6455/dist/lib/${name}.js`, `import '${specifier}'`)
+    t.ok(existsSync(join(app, 'node_modules/fastify-rfc6455/cjs/lib', `${name}.js`)) && existsSync(join(app, 'node_modules/fastify-rfc6455/dist/lib', `${name}.js`)), `${subpath} is built in both forms`)
+  }
+
   // the types of each entry, each compiled on its own (as an ES module and as CommonJS)
   writeFileSync(join(app, 'esm-types.mts'), ESM_TYPES)
   writeFileSync(join(app, 'cjs-types.cts'), CJS_TYPES)
