@@ -4,7 +4,7 @@ import { fastifyRfc6455 } from './plugin/plugin.js'
 export default fastifyRfc6455
 export { fastifyRfc6455 }
 export { WebSocket, type WebSocketEvents, type WebSocketOptions, type MessageData, type SendCallback } from './connection/connection.js'
-export type { WebSocketPluginOptions, WebSocketRouteOptions, ProtocolSelector, OriginCheck, LimitOptions, InvalidMessagePolicy, InvalidMessageHandler, WebSocketErrorHandler } from './plugin/options.js'
+export type { WebSocketPluginOptions, WebSocketRouteOptions, PreCloseHook, ProtocolSelector, OriginCheck, LimitOptions, InvalidMessagePolicy, InvalidMessageHandler, WebSocketErrorHandler } from './plugin/options.js'
 export type { WebSocketHandler } from './plugin/route.js'
 export type { WebSocketRouteShorthand, WebSocketRouteHandler, WebSocketShorthandOptions, MessageSocket, MessageHandlers, SocketFor, InjectWS } from './plugin/types.js'
 export { InvalidMessageError, MessageErrorCode, type MessageIssue, type InvalidMessageReply } from './plugin/messages.js'

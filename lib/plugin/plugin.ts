@@ -13,14 +13,16 @@
 import diagnostics from 'node:diagnostics_channel'
 import type { FastifyInstance, FastifyPluginCallback, RouteHandlerMethod, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { CloseCode } from '../protocol/constants.js'
+import { argumentError } from '../protocol/errors.js'
 import { injectWS } from './inject.js'
 import type { MessageHandler } from './messages.js'
-import { resolveOptions, splitRouteOptions, type WebSocketPluginOptions } from './options.js'
+import { OptionErrorCode } from './option-errors.js'
+import { resolveOptions, resolvePluginOptions, splitRouteOptions, type WebSocketPluginOptions } from './options.js'
 import { addWebSocketHook } from './registry.js'
-import { createRouteHandler, getState, type PluginState, type WebSocketHandler } from './route.js'
+import { checkRouteDeclaration, createRouteHandler, decorateRequestWs, getState, invalidHandler, type PluginState, type WebSocketHandler } from './route.js'
 import { kRouteDone, kState } from './symbols.js'
-import { createUpgradeListener } from './upgrade.js'
+import { addShutdownHook } from './shutdown.js'
+import { listenForUpgrades } from './upgrade.js'
 import './types.js'
 
 type WebSocketRouteDeclaration = RouteOptions & {
@@ -32,26 +34,29 @@ type WebSocketRouteDeclaration = RouteOptions & {
 
 function noHandler (): void {}
 
-/** Turn a route declared with `websocket: true` or `wsHandler` into a WebSocket route. */
+/**
+ * Turn a route declared with `websocket: true` or `wsHandler` into a WebSocket route. A misuse
+ * throws a coded error here, so at the declaration (or through register()/ready()).
+ */
 function onRoute (this: FastifyInstance, route: WebSocketRouteDeclaration): void {
   if (route[kRouteDone] === true) return
   const websocket = route.websocket === true
-  if (!websocket && typeof route.wsHandler !== 'function') return
+  if (!websocket && route.wsHandler === undefined) return
+  checkRouteDeclaration(route, websocket)
   route[kRouteDone] = true
   const { ws: wsOptions } = splitRouteOptions(route as unknown as Record<string, unknown>)
   // validate eagerly so a bad option fails at declaration, not at the first upgrade (a route
   // declared before the plugin, maybe for another WebSocket plugin, is checked at its first upgrade)
   const state = getState(this)
   if (state !== undefined) resolveOptions(wsOptions, state.options)
-  const schema = route.schema as { message?: unknown, outbound?: unknown } | undefined
-  const messageHandlers = route.messageHandlers
-  if (messageHandlers !== undefined && (messageHandlers === null || typeof messageHandlers !== 'object')) {
-    throw new TypeError('fastify-rfc6455: messageHandlers must be an object of functions keyed by message type')
-  }
+  const schema = route.schema as { message?: unknown, outbound?: unknown, hide?: boolean } | undefined
+  // a WebSocket-only route has nothing to document as HTTP: hidden, as @fastify/websocket does,
+  // unless the route says otherwise (documentation plugins read schema.hide in their hooks)
+  if (websocket) route.schema = { ...schema, hide: schema?.hide ?? true }
   route.handler = createRouteHandler({
     wsOptions,
     schemas: { message: schema?.message, outbound: schema?.outbound },
-    messageHandlers,
+    messageHandlers: route.messageHandlers,
     wsHandler: websocket ? route.handler as unknown as WebSocketHandler : route.wsHandler!,
     httpHandler: websocket ? undefined : route.handler as RouteHandlerMethod
   })
@@ -67,8 +72,8 @@ function ws (this: FastifyInstance, path: string, optionsOrHandler: unknown, may
   const [options, handler] = typeof optionsOrHandler === 'function'
     ? [{} as Record<string, unknown>, optionsOrHandler as WebSocketHandler]
     : [(optionsOrHandler ?? {}) as Record<string, unknown>, maybeHandler]
-  if (typeof handler !== 'function' && options.messageHandlers === undefined) {
-    throw new TypeError('fastify-rfc6455: app.ws(path, [options], handler) needs a handler function (or options.messageHandlers)')
+  if (handler === undefined ? options.messageHandlers === undefined : typeof handler !== 'function') {
+    throw invalidHandler('app.ws(path, [options], handler) needs a handler function (or options.messageHandlers)')
   }
   const { ws: wsOptions, route } = splitRouteOptions(options)
   const declaration = { ...route, method: 'GET', url: path, websocket: true, ws: wsOptions, handler: handler ?? noHandler } as unknown as WebSocketRouteDeclaration
@@ -78,13 +83,21 @@ function ws (this: FastifyInstance, path: string, optionsOrHandler: unknown, may
   return this
 }
 
-const plugin: FastifyPluginCallback<WebSocketPluginOptions> = (fastify, pluginOptions, done) => {
+/** One registration: its options checked first, its 'upgrade' listener added last. Throws a coded error to refuse it. */
+function register (fastify: FastifyInstance, pluginOptions: unknown): void {
+  // fastify.decorate() would throw its own error for the second one: say what happened
+  if (Object.hasOwn(fastify, kState)) {
+    throw argumentError('type', OptionErrorCode.AlreadyRegistered,
+      'fastify-rfc6455 is already registered on this Fastify instance (register it once; a child context may register it again with its own options)')
+  }
+  const options = resolvePluginOptions(pluginOptions)
   const state: PluginState = {
-    options: resolveOptions(pluginOptions, undefined),
+    options: options.route,
     connections: new Set(),
     byRoute: new Map(),
     closing: false
   }
+  const servers = options.server === undefined || options.server === fastify.server ? [fastify.server] : [fastify.server, options.server]
 
   fastify.decorate(kState, state)
   fastify.decorate('websocketConnections', state.connections)
@@ -92,28 +105,22 @@ const plugin: FastifyPluginCallback<WebSocketPluginOptions> = (fastify, pluginOp
   fastify.decorate('addWebSocketHook', addWebSocketHook)
   fastify.decorate('ws', ws)
   fastify.decorate('injectWS', injectWS)
+  decorateRequestWs(fastify)
   // for an instance created before this module was loaded (idempotent otherwise)
   fastify.addHook('onRoute', onRoute)
+  addShutdownHook(fastify, state, { servers, preClose: options.preClose })
+  // last: the only step with an effect outside this instance (one listener per server)
+  listenForUpgrades(servers, fastify)
+}
 
-  const onUpgrade = createUpgradeListener(fastify)
-  fastify.server.on('upgrade', onUpgrade)
-
-  // preClose: before server.close(), which would otherwise wait for the upgraded sockets
-  fastify.addHook('preClose', (done) => {
-    state.closing = true
-    fastify.server.removeListener('upgrade', onUpgrade)
-    const open = [...state.connections]
-    if (open.length === 0) { done(); return }
-    let pending = open.length
-    const closed = (): void => { if (--pending === 0) done() }
-    for (const ws of open) {
-      ws.once('close', closed)
-      // RFC 6455 §7.4.1: 1001 "going away, such as a server going down"
-      if (ws.readyState === 1) ws.close(CloseCode.GoingAway)
-      else if (ws.readyState === 3) closed()
-    }
-  })
-
+/** A refused registration rejects `register()` / `ready()` with its coded error, never throws. */
+const plugin: FastifyPluginCallback<WebSocketPluginOptions> = (fastify, pluginOptions, done) => {
+  try {
+    register(fastify, pluginOptions)
+  } catch (err) {
+    done(err as Error)
+    return
+  }
   done()
 }
 

@@ -19,7 +19,7 @@ import type {
   RouteShorthandOptions
 } from 'fastify'
 import type { SendCallback, WebSocket } from '../connection/connection.js'
-import type { InjectWSOptions } from './inject.js'
+import type { InjectWSHooks, InjectWSOptions } from './inject.js'
 import type { WebSocketRouteOptions } from './options.js'
 import type { WebSocketHookMap, WebSocketHookName } from './registry.js'
 
@@ -129,8 +129,8 @@ export interface WebSocketRouteShorthand<
   ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
 }
 
-/** `app.injectWS(path, options)` */
-export type InjectWS = (path?: string, options?: InjectWSOptions) => Promise<WebSocket>
+/** `app.injectWS(path, options, hooks)` */
+export type InjectWS = (path?: string, options?: InjectWSOptions, hooks?: InjectWSHooks) => Promise<WebSocket>
 
 declare module 'fastify' {
   interface FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider> {
