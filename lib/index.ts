@@ -16,3 +16,4 @@ export { WebSocketProtocol, ReadyState, type ProtocolEvent, type ProtocolOptions
 export { setZlibConcurrency, type PerMessageDeflateOptions } from './connection/deflate.js'
 export type { BufferedAmountPolicy } from './connection/limits.js'
 export { broadcast, PreparedMessage, type BroadcastOptions } from './connection/broadcast.js'
+export { sharedReadBufferSupported } from './connection/shared-reads.js'
