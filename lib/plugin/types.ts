@@ -16,9 +16,10 @@ import type {
   RawServerBase,
   RawServerDefault,
   RouteGenericInterface,
+  RouteOptions,
   RouteShorthandOptions
 } from 'fastify'
-import type { SendCallback, WebSocket } from '../connection/connection.js'
+import type { MessageData, WebSocket, WebSocketEvents } from '../connection/connection.js'
 import type { InjectWSHooks, InjectWSOptions } from './inject.js'
 import type { WebSocketRouteOptions } from './options.js'
 import type { WebSocketHookMap, WebSocketHookName } from './registry.js'
@@ -31,33 +32,70 @@ export type ResolveOutbound<TypeProvider extends FastifyTypeProvider, Schema> = 
 /** Anything `send()` takes besides JSON values. */
 export type RawSendData = string | Buffer | ArrayBuffer | ArrayBufferView
 
+/** What `send()` of a plain WebSocket takes as its message. */
+type SendData = Parameters<WebSocket['send']>[0]
+/** The arguments after the message of `send()`'s overloads (the last two when there are more). */
+type SendRest = WebSocket['send'] extends { (data: any, ...rest: infer A): boolean, (data: any, ...rest: infer B): boolean } ? [A, B] : never
+/** The events of a WebSocket besides 'message', whose listeners keep the WebSocket's types. */
+type OtherEvent = Exclude<keyof WebSocketEvents, 'message'>
+type Listener<E extends OtherEvent> = (...args: WebSocketEvents[E]) => void
 /**
- * The socket of a route with `schema.message` and/or `schema.outbound`: 'message' listeners and
- * the async iterator receive validated values of type `In`; `send()` takes `Out` (as JSON).
+ * A 'message' listener of a MessageSocket. Without a type provider the message is `unknown`, and
+ * a listener may declare the type it expects (`(message: { text: string }) => ...`): its
+ * parameter is then compared both ways, as a method's is.
  */
-export interface MessageSocket<In = unknown, Out = object> extends Omit<WebSocket, 'send' | 'on' | 'once' | 'off' | typeof Symbol.asyncIterator> {
-  send (data: Out | RawSendData, cb?: SendCallback): boolean
-  on (event: 'message', listener: (message: In, isBinary: boolean) => void): this
-  on (event: 'close', listener: (code: number, reason: Buffer, wasClean: boolean) => void): this
-  on (event: string | symbol, listener: (...args: any[]) => void): this
-  once (event: 'message', listener: (message: In, isBinary: boolean) => void): this
-  once (event: 'close', listener: (code: number, reason: Buffer, wasClean: boolean) => void): this
-  once (event: string | symbol, listener: (...args: any[]) => void): this
-  off (event: string | symbol, listener: (...args: any[]) => void): this
+type MessageListener<In> = unknown extends In
+  ? { listener (message: In, isBinary: boolean): void }['listener']
+  : (message: In, isBinary: boolean) => void
+
+/** A WebSocket whose `send()` takes `Out` (sent as JSON) besides raw text and bytes. */
+interface SocketWithSend<Out> extends WebSocket {
+  send (data: Out | RawSendData, ...rest: SendRest[0]): boolean
+  send (data: Out | RawSendData, ...rest: SendRest[1]): boolean
+}
+
+/**
+ * The socket of a route without `schema.message`: `for await` yields text as a string and binary
+ * as a Buffer; with `schema.outbound`, `send()` takes `Out`.
+ */
+export interface RouteSocket<Out = SendData> extends SocketWithSend<Out> {
+  [Symbol.asyncIterator] (): AsyncGenerator<MessageData, void, undefined>
+}
+
+/**
+ * The socket of a route with `schema.message` (and maybe `schema.outbound`): 'message' listeners
+ * and the async iterator receive validated values of type `In`; `send()` takes `Out`. Its events
+ * are typed as the WebSocket's: an unknown event name or a listener of the wrong shape does not
+ * compile. It is a WebSocket (sets, maps, `broadcast()`, `websocketConnections` take it).
+ */
+export interface MessageSocket<In = unknown, Out = SendData> extends SocketWithSend<Out> {
+  on (event: 'message', listener: MessageListener<In>): this
+  on<E extends OtherEvent> (event: E, listener: Listener<E>): this
+  once (event: 'message', listener: MessageListener<In>): this
+  once<E extends OtherEvent> (event: E, listener: Listener<E>): this
+  off (event: 'message', listener: MessageListener<In>): this
+  off<E extends OtherEvent> (event: E, listener: Listener<E>): this
+  addListener (event: 'message', listener: MessageListener<In>): this
+  addListener<E extends OtherEvent> (event: E, listener: Listener<E>): this
+  removeListener (event: 'message', listener: MessageListener<In>): this
+  removeListener<E extends OtherEvent> (event: E, listener: Listener<E>): this
+  prependListener (event: 'message', listener: MessageListener<In>): this
+  prependListener<E extends OtherEvent> (event: E, listener: Listener<E>): this
+  prependOnceListener (event: 'message', listener: MessageListener<In>): this
+  prependOnceListener<E extends OtherEvent> (event: E, listener: Listener<E>): this
   [Symbol.asyncIterator] (): AsyncGenerator<In, void, undefined>
 }
 
 type HasKey<S, K extends string> = S extends Record<K, unknown> ? (undefined extends S[K] ? false : true) : false
+type OutboundOf<SchemaCompiler, TypeProvider extends FastifyTypeProvider> = ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']>
 
 /** The socket type a route's handler receives, from its schema and the type provider. */
 export type SocketFor<SchemaCompiler, TypeProvider extends FastifyTypeProvider> =
   HasKey<SchemaCompiler, 'message'> extends true
     ? MessageSocket<
       ResolveInbound<TypeProvider, (SchemaCompiler & { message: unknown })['message']>,
-      HasKey<SchemaCompiler, 'outbound'> extends true ? ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']> : object>
-    : HasKey<SchemaCompiler, 'outbound'> extends true
-      ? Omit<WebSocket, 'send'> & { send (data: ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']> | RawSendData, cb?: SendCallback): boolean }
-      : WebSocket
+      HasKey<SchemaCompiler, 'outbound'> extends true ? OutboundOf<SchemaCompiler, TypeProvider> : SendData>
+    : RouteSocket<HasKey<SchemaCompiler, 'outbound'> extends true ? OutboundOf<SchemaCompiler, TypeProvider> : SendData>
 
 /** The handler of a WebSocket route: `(socket, request)`, both typed from the route's schema. */
 export type WebSocketRouteHandler<
@@ -98,6 +136,21 @@ export type WebSocketShorthandOptions<
 > = RouteShorthandOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger> &
   // `errorHandler` at the top level stays Fastify's (HTTP); the WebSocket one goes under `ws`
   Omit<WebSocketRouteOptions, 'errorHandler'>
+
+/** Options of `app.route()` for a WebSocket route: `websocket: true`, and `handler` gets (socket, request). */
+export type WebSocketRouteConfig<
+  RawServer extends RawServerBase = RawServerDefault,
+  RawRequest extends RawRequestDefaultExpression<RawServer> = RawRequestDefaultExpression<RawServer>,
+  RawReply extends RawReplyDefaultExpression<RawServer> = RawReplyDefaultExpression<RawServer>,
+  RouteGeneric extends RouteGenericInterface = RouteGenericInterface,
+  ContextConfig = ContextConfigDefault,
+  SchemaCompiler extends FastifySchema = FastifySchema,
+  TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault,
+  Logger extends FastifyBaseLogger = FastifyBaseLogger
+> = Omit<RouteOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>, 'websocket' | 'handler'> & {
+  websocket: true
+  handler: WebSocketRouteHandler<RawServer, RawRequest, RouteGeneric, ContextConfig, NoInfer<SchemaCompiler>, TypeProvider, Logger>
+}
 
 /** `app.ws()`: a GET route upgraded to a WebSocket, following encapsulation like `app.get()`. */
 export interface WebSocketRouteShorthand<
@@ -142,6 +195,11 @@ declare module 'fastify' {
      * (`statusCode`, `headers`, `body`).
      */
     injectWS: InjectWS
+    /** `app.route({ method: 'GET', url, websocket: true, handler: (socket, request) => {} })` */
+    route<RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault,
+      const SchemaCompiler extends FastifySchema = FastifySchema>(
+      options: WebSocketRouteConfig<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>
+    ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
     /** Open WebSocket connections of this plugin registration. */
     websocketConnections: ReadonlySet<WebSocket>
     /** Open WebSocket connections per route URL (prefix included, e.g. '/api/chat/:room'). */
