@@ -49,7 +49,7 @@ type MessageListener<In> = unknown extends In
   : (message: In, isBinary: boolean) => void
 
 /** A WebSocket whose `send()` takes `Out` (sent as JSON) besides raw text and bytes. */
-interface SocketWithSend<Out> extends WebSocket {
+interface SocketWithSend<Out extends SendData> extends WebSocket {
   send (data: Out | RawSendData, ...rest: SendRest[0]): boolean
   send (data: Out | RawSendData, ...rest: SendRest[1]): boolean
 }
@@ -58,7 +58,7 @@ interface SocketWithSend<Out> extends WebSocket {
  * The socket of a route without `schema.message`: `for await` yields text as a string and binary
  * as a Buffer; with `schema.outbound`, `send()` takes `Out`.
  */
-export interface RouteSocket<Out = SendData> extends SocketWithSend<Out> {
+export interface RouteSocket<Out extends SendData = SendData> extends SocketWithSend<Out> {
   [Symbol.asyncIterator] (): AsyncGenerator<MessageData, void, undefined>
 }
 
@@ -68,7 +68,7 @@ export interface RouteSocket<Out = SendData> extends SocketWithSend<Out> {
  * are typed as the WebSocket's: an unknown event name or a listener of the wrong shape does not
  * compile. It is a WebSocket (sets, maps, `broadcast()`, `websocketConnections` take it).
  */
-export interface MessageSocket<In = unknown, Out = SendData> extends SocketWithSend<Out> {
+export interface MessageSocket<In = unknown, Out extends SendData = SendData> extends SocketWithSend<Out> {
   on (event: 'message', listener: MessageListener<In>): this
   on<E extends OtherEvent> (event: E, listener: Listener<E>): this
   once (event: 'message', listener: MessageListener<In>): this
@@ -87,7 +87,10 @@ export interface MessageSocket<In = unknown, Out = SendData> extends SocketWithS
 }
 
 type HasKey<S, K extends string> = S extends Record<K, unknown> ? (undefined extends S[K] ? false : true) : false
-type OutboundOf<SchemaCompiler, TypeProvider extends FastifyTypeProvider> = ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']>
+/** What `send()` takes on a route with `schema.outbound`: the type provider's type (what send() takes when there is none). */
+type OutboundOf<SchemaCompiler, TypeProvider extends FastifyTypeProvider> =
+  SendableOutbound<ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']>>
+type SendableOutbound<T> = unknown extends T ? SendData : Extract<T, SendData>
 
 /** The socket type a route's handler receives, from its schema and the type provider. */
 export type SocketFor<SchemaCompiler, TypeProvider extends FastifyTypeProvider> =
