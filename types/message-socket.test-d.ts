@@ -154,7 +154,11 @@ app.route({
   ws: { maxPayload: 1024 },
   handler: (socket) => {
     everyone.add(socket)
-    socket.on('message', (message) => { assertEqual<Equal<typeof message, ChatMessage>>() })
+    socket.on('message', (message) => {
+      assertEqual<Equal<typeof message, ChatMessage>>()
+      broadcast(everyone, message, { except: socket })
+    })
+    socket.on('close', () => everyone.delete(socket))
   }
 })
 app.route({
