@@ -129,7 +129,7 @@ interface DiscriminatedUnion {
 
 /**
  * Recognize a discriminated union: `anyOf` or `oneOf` (what TypeBox's `Type.Union` produces)
- * whose every branch fixes a `type` property with a distinct string `const` (TypeBox's
+ * whose every branch requires a `type` property fixed by a distinct string `const` (TypeBox's
  * `Type.Literal`). Each branch is compiled on its own with the same compiler; a branch that does
  * not compile alone (a `$ref` into the root, say) keeps the whole schema's errors for its type.
  */
@@ -140,8 +140,10 @@ function discriminatedUnion (request: FastifyRequest, schema: unknown): Discrimi
   if (!Array.isArray(list) || list.length === 0) return undefined
   const tags: string[] = []
   for (const branch of list) {
-    const tag = (branch as { properties?: { type?: { const?: unknown } } } | null)?.properties?.type?.const
-    if (typeof tag !== 'string' || tags.includes(tag)) return undefined
+    const { properties, required } = (branch ?? {}) as { properties?: { type?: { const?: unknown } }, required?: unknown }
+    const tag = properties?.type?.const
+    // a branch that does not require `type` may accept a message without one: not keyed by it
+    if (typeof tag !== 'string' || tags.includes(tag) || !Array.isArray(required) || !required.includes('type')) return undefined
     tags.push(tag)
   }
   const branches = new Map<string, MessageValidator | undefined>()
@@ -167,8 +169,11 @@ function unionErrors (union: DiscriminatedUnion, value: unknown): MessageIssue[]
   if (typeof tag !== 'string' || !union.branches.has(tag)) {
     return [{ instancePath: '/type', message: `must be one of ${union.allowed}` }]
   }
-  const result = union.branches.get(tag)?.(value)
-  return result === undefined || result.ok ? undefined : result.errors
+  const validate = union.branches.get(tag)
+  if (validate === undefined) return undefined
+  let result: ValidationResult
+  try { result = validate(value) } catch { return undefined }
+  return result.ok ? undefined : result.errors
 }
 
 /** Compile the outbound schema with the route's serializer compiler (fast-json-stringify by default). */

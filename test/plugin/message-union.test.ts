@@ -120,6 +120,17 @@ t.test('a union whose branches are not all keyed by a `type` constant keeps ever
   t.match(reply.message, /kind/)
 })
 
+t.test('a union whose branches do not require `type` keeps every error (a message without a type may match)', async (t) => {
+  const optional = plainUnion.anyOf.map((branch) => {
+    const { required, ...rest } = branch as { required: string[] }
+    return { ...rest, required: required.filter((name) => name !== 'type') }
+  })
+  const { ask } = await connect(t, { schema: { anyOf: optional } })
+  const reply = await ask({ type: 'say', text: '' })
+  t.ok(reply.errors.length > 1, 'the errors of every branch')
+  t.notMatch(reply.message, /must be one of/)
+})
+
 t.test('a branch that fails while its type matches, with the root adding its own rule, is answered with the errors of the whole schema', async (t) => {
   // the root's `maxProperties` is not in any branch: the "say" branch alone accepts this message
   const { ask } = await connect(t, { schema: { ...plainUnion, type: 'object', maxProperties: 1 } })
