@@ -163,6 +163,7 @@ expectType<ReadonlySet<WebSocket> | undefined>(app.websocketConnectionsByRoute.g
 const client = await app.injectWS('/rooms/lobby', { headers: { authorization: 'Bearer x' }, query: { lang: 'en' }, protocols: ['chat'] })
 expectType<WebSocket>(client)
 client.send({ text: 'hi' })
+for await (const received of client) assertEqual<Equal<typeof received, string | Buffer>>()
 // @ts-expect-error: headers are strings
 await app.injectWS('/x', { headers: { n: 1 } })
 try { await app.injectWS('/refused') } catch (err) {

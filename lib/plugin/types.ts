@@ -185,8 +185,8 @@ export interface WebSocketRouteShorthand<
   ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
 }
 
-/** `app.injectWS(path, options, hooks)` */
-export type InjectWS = (path?: string, options?: InjectWSOptions, hooks?: InjectWSHooks) => Promise<WebSocket>
+/** `app.injectWS(path, options, hooks)`: a client socket, whose `for await` yields text as a string and binary as a Buffer */
+export type InjectWS = (path?: string, options?: InjectWSOptions, hooks?: InjectWSHooks) => Promise<RouteSocket>
 
 declare module 'fastify' {
   interface FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider> {
