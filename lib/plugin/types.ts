@@ -48,6 +48,12 @@ type MessageListener<In> = unknown extends In
   ? { listener (message: In, isBinary: boolean): void }['listener']
   : (message: In, isBinary: boolean) => void
 
+/** `on()`, `once()`, `off()`... of a MessageSocket: 'message' with its message type, the other events as a WebSocket's. */
+interface ListenerMethod<In, Socket> {
+  (event: 'message', listener: MessageListener<In>): Socket
+  <E extends OtherEvent> (event: E, listener: Listener<E>): Socket
+}
+
 /** A WebSocket whose `send()` takes `Out` (sent as JSON) besides raw text and bytes. */
 interface SocketWithSend<Out extends SendData> extends WebSocket {
   send (data: Out | RawSendData, ...rest: SendRest[0]): boolean
@@ -69,20 +75,13 @@ export interface RouteSocket<Out extends SendData = SendData> extends SocketWith
  * compile. It is a WebSocket (sets, maps, `broadcast()`, `websocketConnections` take it).
  */
 export interface MessageSocket<In = unknown, Out extends SendData = SendData> extends SocketWithSend<Out> {
-  on (event: 'message', listener: MessageListener<In>): this
-  on<E extends OtherEvent> (event: E, listener: Listener<E>): this
-  once (event: 'message', listener: MessageListener<In>): this
-  once<E extends OtherEvent> (event: E, listener: Listener<E>): this
-  off (event: 'message', listener: MessageListener<In>): this
-  off<E extends OtherEvent> (event: E, listener: Listener<E>): this
-  addListener (event: 'message', listener: MessageListener<In>): this
-  addListener<E extends OtherEvent> (event: E, listener: Listener<E>): this
-  removeListener (event: 'message', listener: MessageListener<In>): this
-  removeListener<E extends OtherEvent> (event: E, listener: Listener<E>): this
-  prependListener (event: 'message', listener: MessageListener<In>): this
-  prependListener<E extends OtherEvent> (event: E, listener: Listener<E>): this
-  prependOnceListener (event: 'message', listener: MessageListener<In>): this
-  prependOnceListener<E extends OtherEvent> (event: E, listener: Listener<E>): this
+  on: ListenerMethod<In, this>
+  once: ListenerMethod<In, this>
+  off: ListenerMethod<In, this>
+  addListener: ListenerMethod<In, this>
+  removeListener: ListenerMethod<In, this>
+  prependListener: ListenerMethod<In, this>
+  prependOnceListener: ListenerMethod<In, this>
   [Symbol.asyncIterator] (): AsyncGenerator<In, void, undefined>
 }
 
@@ -140,21 +139,6 @@ export type WebSocketShorthandOptions<
   // `errorHandler` at the top level stays Fastify's (HTTP); the WebSocket one goes under `ws`
   Omit<WebSocketRouteOptions, 'errorHandler'>
 
-/** Options of `app.route()` for a WebSocket route: `websocket: true`, and `handler` gets (socket, request). */
-export type WebSocketRouteConfig<
-  RawServer extends RawServerBase = RawServerDefault,
-  RawRequest extends RawRequestDefaultExpression<RawServer> = RawRequestDefaultExpression<RawServer>,
-  RawReply extends RawReplyDefaultExpression<RawServer> = RawReplyDefaultExpression<RawServer>,
-  RouteGeneric extends RouteGenericInterface = RouteGenericInterface,
-  ContextConfig = ContextConfigDefault,
-  SchemaCompiler extends FastifySchema = FastifySchema,
-  TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault,
-  Logger extends FastifyBaseLogger = FastifyBaseLogger
-> = Omit<RouteOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>, 'websocket' | 'handler'> & {
-  websocket: true
-  handler: WebSocketRouteHandler<RawServer, RawRequest, RouteGeneric, ContextConfig, NoInfer<SchemaCompiler>, TypeProvider, Logger>
-}
-
 /** `app.ws()`: a GET route upgraded to a WebSocket, following encapsulation like `app.get()`. */
 export interface WebSocketRouteShorthand<
   RawServer extends RawServerBase = RawServerDefault,
@@ -201,7 +185,10 @@ declare module 'fastify' {
     /** `app.route({ method: 'GET', url, websocket: true, handler: (socket, request) => {} })` */
     route<RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault,
       const SchemaCompiler extends FastifySchema = FastifySchema>(
-      options: WebSocketRouteConfig<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>
+      options: Omit<RouteOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>, 'websocket' | 'handler'> & {
+        websocket: true
+        handler: WebSocketRouteHandler<RawServer, RawRequest, RouteGeneric, ContextConfig, NoInfer<SchemaCompiler>, TypeProvider, Logger>
+      }
     ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
     /** Open WebSocket connections of this plugin registration. */
     websocketConnections: ReadonlySet<WebSocket>
