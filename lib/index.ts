@@ -6,7 +6,7 @@ export { fastifyRfc6455 }
 export { WebSocket, type WebSocketEvents, type WebSocketOptions, type MessageData, type SendCallback } from './connection/connection.js'
 export type { WebSocketPluginOptions, WebSocketRouteOptions, PreCloseHook, ProtocolSelector, OriginCheck, LimitOptions, InvalidMessagePolicy, InvalidMessageHandler, WebSocketErrorHandler } from './plugin/options.js'
 export type { WebSocketHandler } from './plugin/route.js'
-export type { WebSocketRouteShorthand, WebSocketRouteHandler, WebSocketShorthandOptions, MessageSocket, MessageHandlers, SocketFor, InjectWS } from './plugin/types.js'
+export type { WebSocketRouteShorthand, WebSocketRouteHandler, WebSocketShorthandOptions, MessageSocket, RouteSocket, MessageHandlers, SocketFor, InjectWS } from './plugin/types.js'
 export { InvalidMessageError, MessageErrorCode, type MessageIssue, type InvalidMessageReply } from './plugin/messages.js'
 export { WebSocketUpgradeError, type InjectWSOptions } from './plugin/inject.js'
 export type { WebSocketCloseInfo, OnOpenHook, OnCloseHook, WebSocketHookName } from './plugin/registry.js'
