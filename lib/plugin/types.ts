@@ -19,7 +19,8 @@ import type {
   RouteOptions,
   RouteShorthandOptions
 } from 'fastify'
-import type { MessageData, WebSocket, WebSocketEvents } from '../connection/connection.js'
+import type { MessageData, Sendable, SendableData, WebSocket, WebSocketEvents } from '../connection/connection.js'
+import type { TopicHub } from '../topics/hub.js'
 import type { InjectWSHooks, InjectWSOptions } from './inject.js'
 import type { WebSocketRouteOptions } from './options.js'
 import type { WebSocketHookMap, WebSocketHookName } from './registry.js'
@@ -33,7 +34,7 @@ export type ResolveOutbound<TypeProvider extends FastifyTypeProvider, Schema> = 
 export type RawSendData = string | Buffer | ArrayBuffer | ArrayBufferView
 
 /** What `send()` of a plain WebSocket takes as its message. */
-type SendData = Parameters<WebSocket['send']>[0]
+type SendData = SendableData
 /** The arguments after the message of `send()`'s overloads (the last two when there are more). */
 type SendRest = WebSocket['send'] extends { (data: any, ...rest: infer A): boolean, (data: any, ...rest: infer B): boolean } ? [A, B] : never
 /** The events of a WebSocket besides 'message', whose listeners keep the WebSocket's types. */
@@ -56,8 +57,8 @@ interface ListenerMethod<In, Socket> {
 
 /** A WebSocket whose `send()` takes `Out` (sent as JSON) besides raw text and bytes. */
 interface SocketWithSend<Out extends SendData> extends WebSocket {
-  send (data: Out | RawSendData, ...rest: SendRest[0]): boolean
-  send (data: Out | RawSendData, ...rest: SendRest[1]): boolean
+  send<T extends Out | RawSendData> (data: T & Sendable<T>, ...rest: SendRest[0]): boolean
+  send<T extends Out | RawSendData> (data: T & Sendable<T>, ...rest: SendRest[1]): boolean
 }
 
 /**
@@ -199,6 +200,18 @@ declare module 'fastify' {
      * durationMs })` hook to the WebSocket routes of this context and its children.
      */
     addWebSocketHook<Name extends WebSocketHookName>(name: Name, hook: WebSocketHookMap[Name]): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
+    /**
+     * Publish to the subscribers of `topic`: every local one (their route's `schema.outbound`
+     * applies to objects) and, through the plugin's `adapter`, those of other processes. Data as
+     * `socket.send()` takes it. Returns how many local subscribers accepted it.
+     */
+    publish<T>(topic: string, data: T & Sendable<T>, options?: { binary?: boolean }): number
+    /** Subscribers of `topic` in this process. */
+    subscriberCount(topic: string): number
+    /** Subscribers of `topic` across every process the adapter reaches (the local count in-process). */
+    presence(topic: string): Promise<number>
+    /** The topic hub of this plugin registration: `adapterErrors`, 'adapterError' events, `topics()`. */
+    websocketTopics: TopicHub
   }
 
   interface RouteShorthandMethod<RawServer, RawRequest, RawReply, TypeProvider, Logger> {
