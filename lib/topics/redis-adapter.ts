@@ -94,6 +94,8 @@ export class RedisTopicAdapter implements TopicAdapter {
     // serves its local subscribers and connects when Redis comes (reported as an outage)
     const connected = await Promise.allSettled([pub.connect(), sub.connect()])
     if (connected.some((result) => result.status === 'rejected')) this.lost()
+    // resolve once the reply channel (and any topic already wanted) is subscribed
+    else await this.ready()
   }
 
   subscribe (topic: string): Promise<void> | undefined {

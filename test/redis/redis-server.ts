@@ -1,0 +1,76 @@
+/**
+ * Real redis-server processes for tests, each on a free port of 127.0.0.1, with persistence
+ * off. `stop()` kills the process (SIGKILL: an outage as abrupt as a crash) and `start()` brings
+ * it back on the same port. Every server still running is killed when the test process exits,
+ * even on failure.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import net from 'node:net'
+
+const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server'
+const running = new Set<ChildProcess>()
+process.on('exit', () => { for (const child of running) child.kill('SIGKILL') })
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export async function freePort (): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve) })
+  const { port } = server.address() as net.AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+export class RedisServer {
+  private child: ChildProcess | null = null
+  constructor (readonly port: number) {}
+
+  get url (): string {
+    return `redis://127.0.0.1:${this.port}`
+  }
+
+  /** Start the server; resolves when it accepts connections (deadline 10 s). */
+  async start (): Promise<void> {
+    if (this.child !== null) return
+    const child = spawn(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child = child
+    running.add(child)
+    child.once('exit', () => { running.delete(child); if (this.child === child) this.child = null })
+    let output = ''
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => finish(new Error(`redis-server on port ${this.port} not ready within 10 s:\n${output}`)), 10_000)
+      const onData = (chunk: Buffer): void => {
+        output += chunk.toString()
+        if (output.includes('Ready to accept connections')) finish()
+      }
+      const onExit = (): void => finish(new Error(`redis-server on port ${this.port} exited:\n${output}`))
+      function finish (error?: Error): void {
+        clearTimeout(timer)
+        child.stdout?.off('data', onData)
+        child.off('exit', onExit)
+        child.stdout?.resume()
+        child.stderr?.resume()
+        if (error === undefined) resolve()
+        else reject(error)
+      }
+      child.stdout?.on('data', onData)
+      child.once('exit', onExit)
+    })
+  }
+
+  /** Kill the server at once and wait for the process to end. */
+  async stop (): Promise<void> {
+    const child = this.child
+    if (child === null) return
+    this.child = null
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await exited
+  }
+}
+
+/** A started redis-server on a free port. */
+export async function startRedis (): Promise<RedisServer> {
+  const server = new RedisServer(await freePort())
+  await server.start()
+  return server
+}
