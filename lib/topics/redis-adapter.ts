@@ -20,7 +20,7 @@
  *   still wanted is subscribed again when the subscriber connection is back.
  */
 import { randomBytes } from 'node:crypto'
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { TopicAdapter, TopicAdapterHost, TopicPublication } from './adapter.js'
 import { decodeEnvelope, encodePresenceReply, encodePresenceRequest, encodePublication, EnvelopeKind, INSTANCE_ID_LENGTH } from './redis-envelope.js'
 import { PresenceRequests } from './redis-presence.js'
@@ -41,6 +41,23 @@ const CONNECTION_OVERRIDES: Partial<RedisOptions> = {
   enableAutoPipelining: true
 }
 
+/** The same for a Redis Cluster: the per-node settings go in `redisOptions`. */
+function clusterOverrides (template: Cluster, subscriber: boolean): ClusterOptions {
+  const { lazyConnect, enableOfflineQueue, enableAutoPipelining, ...perNode } = CONNECTION_OVERRIDES
+  return {
+    lazyConnect,
+    enableOfflineQueue,
+    enableAutoPipelining,
+    redisOptions: { ...template.options.redisOptions, ...perNode },
+    // SSUBSCRIBE on a cluster: one subscriber connection per primary, each channel on the
+    // primary that owns its hash slot
+    ...(subscriber ? { shardedSubscribers: true } : {})
+  }
+}
+
+/** One connection to Redis: a server (or a Sentinel-managed one) or a cluster. */
+type Connection = Redis | Cluster
+
 export interface RedisAdapterStats {
   /** publications that could not be forwarded to other instances (Redis unavailable) */
   unforwarded: number
@@ -60,8 +77,8 @@ export class RedisTopicAdapter implements TopicAdapter {
   private readonly channels = new Map<string, string>()
   private readonly presence = new PresenceRequests()
   private host: TopicAdapterHost | null = null
-  private pub: Redis | null = null
-  private sub: Redis | null = null
+  private pub: Connection | null = null
+  private sub: Connection | null = null
   private down = false
   private unforwardedInOutage = 0
   private closed = false
@@ -80,8 +97,8 @@ export class RedisTopicAdapter implements TopicAdapter {
   async init (host: TopicAdapterHost): Promise<void> {
     if (this.host !== null) throw adapterError(RedisAdapterErrorCode.InUse, 'this Redis adapter already serves a topic hub; create one adapter per Fastify instance')
     this.host = host
-    const pub = this.pub = this.connection()
-    const sub = this.sub = pub.duplicate()
+    const pub = this.pub = this.connection({ subscriber: false })
+    const sub = this.sub = this.connection({ subscriber: true })
     for (const connection of [pub, sub]) {
       // 'error' always precedes a 'close' the outage handling acts on; listening here keeps
       // ioredis from printing it as unhandled
@@ -151,7 +168,7 @@ export class RedisTopicAdapter implements TopicAdapter {
     if (this.closed) return
     this.closed = true
     this.presence.failAll(adapterError(RedisAdapterErrorCode.Unavailable, 'the Redis adapter closed'))
-    const connections = [this.pub, this.sub].filter((c): c is Redis => c !== null)
+    const connections = [this.pub, this.sub].filter((c): c is Connection => c !== null)
     await Promise.all(connections.map(async (connection) => {
       connection.removeAllListeners('close')
       connection.removeAllListeners('ready')
@@ -161,8 +178,9 @@ export class RedisTopicAdapter implements TopicAdapter {
     }))
   }
 
-  private connection (): Redis {
+  private connection ({ subscriber }: { subscriber: boolean }): Connection {
     const { url, client } = this.options
+    if (client instanceof Cluster) return client.duplicate(undefined, clusterOverrides(client, subscriber))
     if (client instanceof Redis) return client.duplicate(CONNECTION_OVERRIDES)
     if (url !== undefined) return new Redis(url, { ...client, ...CONNECTION_OVERRIDES })
     return new Redis({ ...client, ...CONNECTION_OVERRIDES })

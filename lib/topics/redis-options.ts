@@ -2,17 +2,18 @@
  * The Redis adapter's options, their defaults and checks, and its error codes. A bad option
  * throws a coded error synchronously at `redisAdapter()`, before any connection is made.
  */
-import type { Redis, RedisOptions } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { argumentError } from '../protocol/errors.js'
 
 export interface RedisAdapterOptions {
   /** a Redis URL (`redis://` or `rediss://`); default: ioredis's default, 127.0.0.1:6379 */
   url?: string
   /**
-   * an ioredis instance, used as a template: the adapter opens its own two connections from it
-   * with `duplicate()` and leaves the instance itself alone; or ioredis options
+   * an ioredis `Redis` or `Cluster` instance, used as a template: the adapter opens its own two
+   * connections from it with `duplicate()` and leaves the instance itself alone; or ioredis
+   * options for one server
    */
-  client?: Redis | RedisOptions
+  client?: Redis | Cluster | RedisOptions
   /** first segment of every channel name; default 'fastify-rfc6455' */
   prefix?: string
   /** Redis 7 sharded pub/sub (SSUBSCRIBE / SPUBLISH), for Redis Cluster; default false */
@@ -60,7 +61,7 @@ export function checkRedisAdapterOptions (options: RedisAdapterOptions): Checked
     throw argumentError('type', RedisAdapterErrorCode.Option, 'redisAdapter() option "url" must be a redis:// or rediss:// URL')
   }
   if (client !== undefined && (client === null || typeof client !== 'object')) {
-    throw argumentError('type', RedisAdapterErrorCode.Option, 'redisAdapter() option "client" must be an ioredis instance or ioredis options')
+    throw argumentError('type', RedisAdapterErrorCode.Option, 'redisAdapter() option "client" must be an ioredis Redis or Cluster instance, or ioredis options')
   }
   if (url !== undefined && client !== undefined && typeof (client as { duplicate?: unknown }).duplicate === 'function') {
     throw argumentError('type', RedisAdapterErrorCode.Option, 'redisAdapter() takes "url" or an ioredis instance as "client", not both')

@@ -1,9 +1,9 @@
 // The Redis adapter between adapter instances on a real redis-server, each with a recording host.
 import t, { type Test } from 'tap'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { redisAdapter, RedisAdapterErrorCode, type RedisTopicAdapter } from '../../lib/redis.js'
 import { RecordingHost } from './host.js'
-import { startRedis, type RedisServer } from './redis-server.js'
+import { startCluster, startRedis, type RedisServer } from './redis-server.js'
 
 interface Instance { adapter: RedisTopicAdapter, host: RecordingHost }
 
@@ -226,4 +226,44 @@ t.test('a client instance is a template: the adapter opens its own connections f
   b.adapter.publish(text('room', 'again'))
   await host.until(() => host.delivered.length === 2, 'second')
   t.same(host.texts(), ['room:text:app1 only', 'room:text:again'], 'another prefix is another namespace')
+})
+
+t.test('a Redis Cluster of three primaries with sharded pub/sub: delivery, channels on their shards, presence', async (t) => {
+  const cluster = await startCluster(3)
+  t.teardown(() => cluster.stop())
+  const startupNodes = [{ host: '127.0.0.1', port: cluster.nodes[0].port }]
+  const template = new Cluster(startupNodes, { lazyConnect: true })
+  t.teardown(() => { template.disconnect() })
+  const make = async (): Promise<Instance> => {
+    const adapter = redisAdapter({ client: template, sharded: true })
+    const host = new RecordingHost()
+    await adapter.init(host)
+    t.teardown(() => adapter.close())
+    return { adapter, host }
+  }
+  const a = await make()
+  const b = await make()
+  // topics whose channels hash to different slots, so to different primaries
+  const topics = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta']
+  for (const topic of topics) {
+    await a.adapter.subscribe(topic)
+    await b.adapter.subscribe(topic)
+  }
+  for (const topic of topics) a.adapter.publish(text(topic, `to ${topic}`))
+  await b.host.until(() => b.host.delivered.length === topics.length, 'b receives every topic')
+  t.same(b.host.texts().sort(), topics.map((topic) => `${topic}:text:to ${topic}`).sort())
+  const perNode = await Promise.all(cluster.nodes.map(async (node) => {
+    const redis = new Redis(node.port, '127.0.0.1')
+    try {
+      return (await redis.call('PUBSUB', 'SHARDCHANNELS', 'fastify-rfc6455#t#*')) as string[]
+    } finally {
+      redis.disconnect()
+    }
+  }))
+  t.same(perNode.flat().sort(), topics.map((topic) => `fastify-rfc6455#t#${topic}`).sort(), 'each topic channel held once, on the primary of its slot')
+  t.ok(perNode.filter((channels) => channels.length > 0).length > 1, 'the channels are spread over several primaries')
+  a.host.counts.set('gamma', 2)
+  b.host.counts.set('gamma', 5)
+  t.equal(await a.adapter.subscriberCount('gamma'), 7, 'presence across the cluster')
+  t.same(a.host.delivered, [], 'a never receives its own publications')
 })

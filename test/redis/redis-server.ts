@@ -5,7 +5,11 @@
  * even on failure.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
 
 const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server'
 const running = new Set<ChildProcess>()
@@ -22,7 +26,7 @@ export async function freePort (): Promise<number> {
 
 export class RedisServer {
   private child: ChildProcess | null = null
-  constructor (readonly port: number) {}
+  constructor (readonly port: number, private readonly extraArgs: string[] = []) {}
 
   get url (): string {
     return `redis://127.0.0.1:${this.port}`
@@ -31,7 +35,7 @@ export class RedisServer {
   /** Start the server; resolves when it accepts connections (deadline 10 s). */
   async start (): Promise<void> {
     if (this.child !== null) return
-    const child = spawn(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(REDIS_SERVER, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.child = child
     running.add(child)
     child.once('exit', () => { running.delete(child); if (this.child === child) this.child = null })
@@ -73,4 +77,46 @@ export async function startRedis (): Promise<RedisServer> {
   const server = new RedisServer(await freePort())
   await server.start()
   return server
+}
+
+/**
+ * A Redis Cluster of `n` primaries (no replicas) on free ports, slots spread by
+ * `redis-cli --cluster create`; resolves once every node reports `cluster_state:ok`.
+ */
+export async function startCluster (n = 3): Promise<{ nodes: RedisServer[], stop (): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'redis-cluster-'))
+  const nodes: RedisServer[] = []
+  const stop = async (): Promise<void> => {
+    await Promise.all(nodes.map((node) => node.stop()))
+    rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    for (let i = 0; i < n; i++) {
+      const port = await freePort()
+      const node = new RedisServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir])
+      nodes.push(node)
+      await node.start()
+    }
+    const create = spawn(process.env.REDIS_CLI ?? 'redis-cli', ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    create.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    create.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    const code = await new Promise((resolve) => create.once('exit', resolve))
+    if (code !== 0) throw new Error(`redis-cli --cluster create failed:\n${output}`)
+    for (const node of nodes) {
+      const redis = new Redis(node.port, '127.0.0.1')
+      try {
+        // each answer is awaited: bounded by the attempt count, no sleeping
+        let state = ''
+        for (let attempt = 0; attempt < 10_000 && !state.includes('cluster_state:ok'); attempt++) state = String(await redis.call('CLUSTER', 'INFO'))
+        if (!state.includes('cluster_state:ok')) throw new Error(`cluster node ${node.port} not ok: ${state}`)
+      } finally {
+        redis.disconnect()
+      }
+    }
+    return { nodes, stop }
+  } catch (error) {
+    await stop()
+    throw error
+  }
 }
