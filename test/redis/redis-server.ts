@@ -106,9 +106,14 @@ export async function startCluster (n = 3): Promise<{ nodes: RedisServer[], stop
     for (const node of nodes) {
       const redis = new Redis(node.port, '127.0.0.1')
       try {
-        // each answer is awaited: bounded by the attempt count, no sleeping
+        // Redis announces no event when a node's view of the cluster turns ok (its cron checks
+        // every 100 ms): ask again until it does, within a deadline
         let state = ''
-        for (let attempt = 0; attempt < 10_000 && !state.includes('cluster_state:ok'); attempt++) state = String(await redis.call('CLUSTER', 'INFO'))
+        const deadline = Date.now() + 20_000
+        while (!state.includes('cluster_state:ok') && Date.now() < deadline) {
+          state = String(await redis.call('CLUSTER', 'INFO'))
+          if (!state.includes('cluster_state:ok')) await new Promise((resolve) => setTimeout(resolve, 25))
+        }
         if (!state.includes('cluster_state:ok')) throw new Error(`cluster node ${node.port} not ok: ${state}`)
       } finally {
         redis.disconnect()
