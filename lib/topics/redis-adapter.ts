@@ -22,7 +22,7 @@
 import { randomBytes } from 'node:crypto'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { TopicAdapter, TopicAdapterHost, TopicPublication } from './adapter.js'
-import { decodeEnvelope, encodePresenceReply, encodePresenceRequest, encodePublication, EnvelopeKind, INSTANCE_ID_LENGTH } from './redis-envelope.js'
+import { decodeEnvelope, encodePresenceReply, encodePresenceRequest, encodePublication, EnvelopeKind, INSTANCE_ID_LENGTH, type PublicationKind } from './redis-envelope.js'
 import { PresenceRequests } from './redis-presence.js'
 import { RedisAdapterErrorCode, adapterError, checkRedisAdapterOptions, type CheckedRedisAdapterOptions, type RedisAdapterOptions } from './redis-options.js'
 
@@ -53,6 +53,14 @@ function clusterOverrides (template: Cluster, subscriber: boolean): ClusterOptio
     // primary that owns its hash slot
     ...(subscriber ? { shardedSubscribers: true } : {})
   }
+}
+
+/** A publication that may be the JSON text of an object (re-serialized by each receiving hub). */
+type JsonAwarePublication = { -readonly [K in keyof TopicPublication]: TopicPublication[K] } & { json?: boolean }
+
+function publicationKind (publication: JsonAwarePublication): PublicationKind {
+  if (publication.binary) return EnvelopeKind.Binary
+  return publication.json === true ? EnvelopeKind.Json : EnvelopeKind.Text
 }
 
 /** One connection to Redis: a server (or a Sentinel-managed one) or a cluster. */
@@ -139,7 +147,7 @@ export class RedisTopicAdapter implements TopicAdapter {
       return
     }
     const channel = this.channelOf(publication.topic)
-    const envelope = encodePublication(this.instanceId, publication.payload, publication.binary)
+    const envelope = encodePublication(this.instanceId, publication.payload, publicationKind(publication))
     const sent = this.options.sharded ? pub.spublish(channel, envelope) : pub.publish(channel, envelope)
     sent.then(undefined, () => this.notForwarded())
   }
@@ -209,11 +217,15 @@ export class RedisTopicAdapter implements TopicAdapter {
     const channel = channelBytes.toString()
     switch (envelope.kind) {
       case EnvelopeKind.Text:
-      case EnvelopeKind.Binary: {
+      case EnvelopeKind.Binary:
+      case EnvelopeKind.Json: {
         if (own) return
         const topic = this.channels.get(channel)
         // a publication that arrives after the last local subscriber left has nobody to reach
-        if (topic !== undefined) host.deliver({ topic, payload: envelope.payload, binary: envelope.kind === EnvelopeKind.Binary })
+        if (topic === undefined) return
+        const publication: JsonAwarePublication = { topic, payload: envelope.payload, binary: envelope.kind === EnvelopeKind.Binary }
+        if (envelope.kind === EnvelopeKind.Json) publication.json = true
+        host.deliver(publication)
         return
       }
       case EnvelopeKind.PresenceRequest: {

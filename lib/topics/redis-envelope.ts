@@ -8,6 +8,8 @@
  * +--------+--------+-----------------+---------------------------------------------+
  * kind 1 text publication      body: the UTF-8 payload as sent
  * kind 2 binary publication    body: the payload as sent
+ * kind 5 JSON publication      body: the JSON text of a plain object or array (each receiving
+ *                              process serializes it again through its subscribers' schemas)
  * kind 3 presence request      body: request id (uint32 BE)
  * kind 4 presence reply        body: request id (uint32 BE), local subscriber count (uint32 BE)
  * ```
@@ -27,12 +29,15 @@ export const EnvelopeKind = {
   Text: 1,
   Binary: 2,
   PresenceRequest: 3,
-  PresenceReply: 4
+  PresenceReply: 4,
+  Json: 5
 } as const
 export type EnvelopeKind = (typeof EnvelopeKind)[keyof typeof EnvelopeKind]
 
+export type PublicationKind = typeof EnvelopeKind.Text | typeof EnvelopeKind.Binary | typeof EnvelopeKind.Json
+
 export type Envelope =
-  | { kind: typeof EnvelopeKind.Text | typeof EnvelopeKind.Binary, instance: Buffer, payload: Buffer }
+  | { kind: PublicationKind, instance: Buffer, payload: Buffer }
   | { kind: typeof EnvelopeKind.PresenceRequest, instance: Buffer, requestId: number }
   | { kind: typeof EnvelopeKind.PresenceReply, instance: Buffer, requestId: number, count: number }
 
@@ -45,8 +50,8 @@ function header (kind: EnvelopeKind, instance: Buffer, bodyLength: number): Buff
 }
 
 /** A publication's envelope: one copy of the payload behind an 18-byte header. */
-export function encodePublication (instance: Buffer, payload: Buffer, binary: boolean): Buffer {
-  const out = header(binary ? EnvelopeKind.Binary : EnvelopeKind.Text, instance, payload.length)
+export function encodePublication (instance: Buffer, payload: Buffer, kind: PublicationKind): Buffer {
+  const out = header(kind, instance, payload.length)
   payload.copy(out, HEADER_LENGTH)
   return out
 }
@@ -72,6 +77,7 @@ export function decodeEnvelope (bytes: Buffer): Envelope | null {
   switch (kind) {
     case EnvelopeKind.Text:
     case EnvelopeKind.Binary:
+    case EnvelopeKind.Json:
       return { kind, instance, payload: bytes.subarray(HEADER_LENGTH) }
     case EnvelopeKind.PresenceRequest:
       if (bytes.length !== HEADER_LENGTH + 4) return null

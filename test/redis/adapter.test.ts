@@ -47,6 +47,11 @@ for (const sharded of [false, true]) {
     t.same(a.host.texts(), ['room:text:from b'], 'a never receives its own publications')
     t.same(b.host.texts().length, 2, 'b never receives its own publication')
     t.same(a.host.errors, [])
+    // the JSON text of an object stays marked as such (each receiving hub re-serializes it)
+    const json = { topic: 'room', payload: Buffer.from('{"n":1}'), binary: false, json: true }
+    a.adapter.publish(json)
+    await b.host.until(() => b.host.delivered.length === 3, 'b receives the JSON publication')
+    t.same(b.host.delivered[2], json)
   })
 
   t.test(`${mode}: interest-based routing: channels held only while a local subscriber exists`, async (t) => {
