@@ -107,14 +107,8 @@ export async function startCluster (n = 3): Promise<{ nodes: RedisServer[], stop
       const redis = new Redis(node.port, '127.0.0.1')
       try {
         // Redis announces no event when a node's view of the cluster turns ok (its cron checks
-        // every 100 ms): ask again until it does, within a deadline
-        let state = ''
-        const deadline = Date.now() + 20_000
-        while (!state.includes('cluster_state:ok') && Date.now() < deadline) {
-          state = String(await redis.call('CLUSTER', 'INFO'))
-          if (!state.includes('cluster_state:ok')) await new Promise((resolve) => setTimeout(resolve, 25))
-        }
-        if (!state.includes('cluster_state:ok')) throw new Error(`cluster node ${node.port} not ok: ${state}`)
+        // every 100 ms)
+        await askUntil(async () => String(await redis.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), `cluster node ${node.port} ok`)
       } finally {
         redis.disconnect()
       }
@@ -123,5 +117,17 @@ export async function startCluster (n = 3): Promise<{ nodes: RedisServer[], stop
   } catch (error) {
     await stop()
     throw error
+  }
+}
+
+/**
+ * For state Redis announces no event for (a cluster's health, another process's
+ * subscriptions): ask again every 25 ms until `check()` holds, within a deadline.
+ */
+export async function askUntil (check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`deadline: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
   }
 }
