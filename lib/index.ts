@@ -3,7 +3,7 @@ import { fastifyRfc6455 } from './plugin/plugin.js'
 
 export default fastifyRfc6455
 export { fastifyRfc6455 }
-export { WebSocket, type WebSocketEvents, type WebSocketOptions, type MessageData, type SendCallback } from './connection/connection.js'
+export { WebSocket, type WebSocketEvents, type WebSocketOptions, type MessageData, type SendCallback, type SendOptions, type Sendable, type SocketPublishOptions } from './connection/connection.js'
 export type { WebSocketPluginOptions, WebSocketRouteOptions, ProtocolSelector, OriginCheck, LimitOptions, InvalidMessagePolicy, InvalidMessageHandler, WebSocketErrorHandler } from './plugin/options.js'
 export type { WebSocketHandler } from './plugin/route.js'
 export type { WebSocketRouteShorthand, WebSocketRouteHandler, WebSocketShorthandOptions, MessageSocket, MessageHandlers, SocketFor, InjectWS } from './plugin/types.js'
@@ -16,3 +16,6 @@ export { WebSocketProtocol, ReadyState, type ProtocolEvent, type ProtocolOptions
 export { setZlibConcurrency, type PerMessageDeflateOptions } from './connection/deflate.js'
 export type { BufferedAmountPolicy } from './connection/limits.js'
 export { broadcast, PreparedMessage, type BroadcastOptions } from './connection/broadcast.js'
+export { TopicHub, type PublishOptions, type TopicHubOptions } from './topics/hub.js'
+export { memoryAdapter, MemoryTopicAdapter } from './topics/memory-adapter.js'
+export type { TopicAdapter, TopicAdapterHost, TopicPublication } from './topics/adapter.js'

@@ -58,7 +58,8 @@ export abstract class InboundConnection extends ConnectionState {
     } finally {
       this.dispatching = false
     }
-    this.flush()
+    // everything this read produced, and whatever else this tick sends, leaves in one write
+    this.scheduleFlush()
     this.checkOutputPressure()
   }
 
@@ -177,7 +178,7 @@ export abstract class InboundConnection extends ConnectionState {
       } finally {
         this.dispatching = false
       }
-      this.flush()
+      this.scheduleFlush()
       this.maybeEmitClose()
     })
   }
@@ -310,7 +311,7 @@ export abstract class InboundConnection extends ConnectionState {
         this.pausedForInflate = false
         this.resumeReading()
       }
-      this.flush()
+      this.scheduleFlush()
       if (this.transportClosed) {
         this.releaseDeflate()
         this.maybeEmitClose()

@@ -7,6 +7,7 @@ import { Defaults } from '../protocol/constants.js'
 import { LimitDefaults } from '../connection/limits.js'
 import { type PerMessageDeflateOptions, type ResolvedDeflateOptions, resolveDeflateOptions } from '../connection/deflate.js' // issue 4
 import type { InvalidMessageError } from './messages.js'
+import type { TopicAdapter } from '../topics/adapter.js'
 
 export type ProtocolSelector = (offered: string[], request: FastifyRequest) => string | undefined
 
@@ -194,7 +195,10 @@ export function splitRouteOptions (options: Record<string, unknown>): { ws: WebS
   return { ws: ws as WebSocketRouteOptions, route }
 }
 
-export interface WebSocketPluginOptions extends WebSocketRouteOptions {}
+export interface WebSocketPluginOptions extends WebSocketRouteOptions {
+  /** carries topic publications to other processes (a TopicAdapter); default: in-process only */
+  adapter?: TopicAdapter
+}
 
 export interface ResolvedOptions extends ResolvedLimits {
   maxPayload: number

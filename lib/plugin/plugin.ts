@@ -20,6 +20,8 @@ import { resolveOptions, splitRouteOptions, type WebSocketPluginOptions } from '
 import { addWebSocketHook } from './registry.js'
 import { createRouteHandler, getState, type PluginState, type WebSocketHandler } from './route.js'
 import { kRouteDone, kState } from './symbols.js'
+import { createTopicHub, startTopics } from './topics.js'
+import type { TopicHub } from '../topics/hub.js'
 import { createUpgradeListener } from './upgrade.js'
 import './types.js'
 
@@ -79,11 +81,14 @@ function ws (this: FastifyInstance, path: string, optionsOrHandler: unknown, may
 }
 
 const plugin: FastifyPluginCallback<WebSocketPluginOptions> = (fastify, pluginOptions, done) => {
+  let topics: TopicHub
+  try { topics = createTopicHub(pluginOptions.adapter, fastify.log) } catch (err) { done(err as Error); return }
   const state: PluginState = {
     options: resolveOptions(pluginOptions, undefined),
     connections: new Set(),
     byRoute: new Map(),
-    closing: false
+    closing: false,
+    topics
   }
 
   fastify.decorate(kState, state)
@@ -114,7 +119,8 @@ const plugin: FastifyPluginCallback<WebSocketPluginOptions> = (fastify, pluginOp
     }
   })
 
-  done()
+  // the decorators of topics; done once the topic adapter is ready
+  startTopics(fastify, topics, done)
 }
 
 export const fastifyRfc6455 = fp(plugin, { fastify: '5.x', name: 'fastify-rfc6455' })

@@ -18,6 +18,7 @@ import { CloseCode } from '../protocol/constants.js'
 import { compileMessageValidator, compileOutboundSerializer, createInbound, type MessageHandler, type MessageSchemas, type MessageValidator } from './messages.js'
 import { type ResolvedOptions, resolveOptions, type WebSocketRouteOptions } from './options.js'
 import { addConnection, collectHooks, type Connections, deleteConnection, type HookLists } from './registry.js'
+import type { TopicHub } from '../topics/hub.js'
 import { kState } from './symbols.js'
 import { getUpgrade, hijackSocket } from './upgrade.js'
 
@@ -27,6 +28,8 @@ export type WebSocketHandler = (this: FastifyInstance, socket: WebSocket, reques
 export interface PluginState extends Connections {
   options: ResolvedOptions
   closing: boolean
+  /** the registration's topics (socket.subscribe/publish, app.publish) */
+  topics: TopicHub
 }
 
 /** What a route declaration contributes, read once when the route is declared. */
@@ -150,6 +153,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
       maxQueuedMessages: options.maxQueuedMessages,
       maxQueuedBytes: options.maxQueuedBytes,
       onListenerError,
+      topics: state.topics,
       serialize: schemas.outbound === undefined ? undefined : compileOutboundSerializer(reply, schemas.outbound),
       inbound: json
         ? createInbound({ validate, policy: options.invalidMessage, handlers: messageHandlers, request: requestOf, onHandlerError })

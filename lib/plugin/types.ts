@@ -18,7 +18,8 @@ import type {
   RouteGenericInterface,
   RouteShorthandOptions
 } from 'fastify'
-import type { SendCallback, WebSocket } from '../connection/connection.js'
+import type { Sendable, SendCallback, SendOptions, WebSocket } from '../connection/connection.js'
+import type { TopicHub } from '../topics/hub.js'
 import type { InjectWSOptions } from './inject.js'
 import type { WebSocketRouteOptions } from './options.js'
 import type { WebSocketHookMap, WebSocketHookName } from './registry.js'
@@ -37,6 +38,7 @@ export type RawSendData = string | Buffer | ArrayBuffer | ArrayBufferView
  */
 export interface MessageSocket<In = unknown, Out = object> extends Omit<WebSocket, 'send' | 'on' | 'once' | 'off' | typeof Symbol.asyncIterator> {
   send (data: Out | RawSendData, cb?: SendCallback): boolean
+  send (data: Out | RawSendData, options: SendOptions | undefined, cb?: SendCallback): boolean
   on (event: 'message', listener: (message: In, isBinary: boolean) => void): this
   on (event: 'close', listener: (code: number, reason: Buffer, wasClean: boolean) => void): this
   on (event: string | symbol, listener: (...args: any[]) => void): this
@@ -56,7 +58,10 @@ export type SocketFor<SchemaCompiler, TypeProvider extends FastifyTypeProvider> 
       ResolveInbound<TypeProvider, (SchemaCompiler & { message: unknown })['message']>,
       HasKey<SchemaCompiler, 'outbound'> extends true ? ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']> : object>
     : HasKey<SchemaCompiler, 'outbound'> extends true
-      ? Omit<WebSocket, 'send'> & { send (data: ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']> | RawSendData, cb?: SendCallback): boolean }
+      ? Omit<WebSocket, 'send'> & {
+        send (data: ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']> | RawSendData, cb?: SendCallback): boolean
+        send (data: ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']> | RawSendData, options: SendOptions | undefined, cb?: SendCallback): boolean
+      }
       : WebSocket
 
 /** The handler of a WebSocket route: `(socket, request)`, both typed from the route's schema. */
@@ -151,6 +156,18 @@ declare module 'fastify' {
      * durationMs })` hook to the WebSocket routes of this context and its children.
      */
     addWebSocketHook<Name extends WebSocketHookName>(name: Name, hook: WebSocketHookMap[Name]): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
+    /**
+     * Publish to the subscribers of `topic`: every local one (their route's `schema.outbound`
+     * applies to objects) and, through the plugin's `adapter`, those of other processes. Data as
+     * `socket.send()` takes it. Returns how many local subscribers accepted it.
+     */
+    publish<T>(topic: string, data: T & Sendable<T>, options?: { binary?: boolean }): number
+    /** Subscribers of `topic` in this process. */
+    subscriberCount(topic: string): number
+    /** Subscribers of `topic` across every process the adapter reaches (the local count in-process). */
+    presence(topic: string): Promise<number>
+    /** The topic hub of this plugin registration: `adapterErrors`, 'adapterError' events, `topics()`. */
+    websocketTopics: TopicHub
   }
 
   interface RouteShorthandMethod<RawServer, RawRequest, RawReply, TypeProvider, Logger> {
