@@ -55,10 +55,7 @@ function clusterOverrides (template: Cluster, subscriber: boolean): ClusterOptio
   }
 }
 
-/** A publication that may be the JSON text of an object (re-serialized by each receiving hub). */
-type JsonAwarePublication = { -readonly [K in keyof TopicPublication]: TopicPublication[K] } & { json?: boolean }
-
-function publicationKind (publication: JsonAwarePublication): PublicationKind {
+function publicationKind (publication: TopicPublication): PublicationKind {
   if (publication.binary) return EnvelopeKind.Binary
   return publication.json === true ? EnvelopeKind.Json : EnvelopeKind.Text
 }
@@ -223,9 +220,11 @@ export class RedisTopicAdapter implements TopicAdapter {
         const topic = this.channels.get(channel)
         // a publication that arrives after the last local subscriber left has nobody to reach
         if (topic === undefined) return
-        const publication: JsonAwarePublication = { topic, payload: envelope.payload, binary: envelope.kind === EnvelopeKind.Binary }
-        if (envelope.kind === EnvelopeKind.Json) publication.json = true
-        host.deliver(publication)
+        // the JSON text of an object: each receiving hub serializes it again through its
+        // subscribers' schemas
+        host.deliver(envelope.kind === EnvelopeKind.Json
+          ? { topic, payload: envelope.payload, binary: false, json: true }
+          : { topic, payload: envelope.payload, binary: envelope.kind === EnvelopeKind.Binary })
         return
       }
       case EnvelopeKind.PresenceRequest: {

@@ -8,18 +8,19 @@
  * Requests: `settle { expect: { topic: count } }` waits until this instance's sockets per topic
  * are exactly `expect`, the hub has asked the adapter for exactly those topics and every
  * subscribe/unsubscribe command has been answered by Redis, then replies `{ topics }`;
- * `count { topic }` replies the local subscriber count; `presence { topic }` the count across
+ * `count { topic }` replies how many of the topic's sockets are open; `presence { topic }` the count across
  * instances; `stats` the adapter's counters.
  */
 import { EventEmitter } from 'node:events'
 import Fastify from 'fastify'
-import websocket from '../../lib/index.js'
+import websocket, { WebSocket } from '../../lib/index.js'
 import { redisAdapter } from '../../lib/redis.js'
 import type { TopicAdapter, TopicAdapterHost, TopicPublication } from '../../lib/topics/adapter.js'
 import { notifyParent, serveIpc } from './ipc-child.js'
 
 const changes = new EventEmitter()
 const sockets = new Map<string, number>()
+const members = new Map<string, Set<WebSocket>>()
 const held = new Set<string>()
 const inFlight = new Set<Promise<void>>()
 const redis = redisAdapter({ url: process.env.REDIS_URL, sharded: process.env.SHARDED === '1' })
@@ -54,8 +55,10 @@ app.ws<{ Params: { topic: string } }>('/topics/:topic', (socket, request) => {
   const { topic } = request.params
   socket.subscribe(topic)
   sockets.set(topic, (sockets.get(topic) ?? 0) + 1)
+  members.get(topic)?.add(socket) ?? members.set(topic, new Set([socket]))
   changes.emit('change')
   socket.on('close', () => {
+    members.get(topic)?.delete(socket)
     const left = (sockets.get(topic) ?? 1) - 1
     if (left === 0) sockets.delete(topic)
     else sockets.set(topic, left)
@@ -89,8 +92,9 @@ serveIpc({
     while (inFlight.size > 0) await Promise.all(inFlight)
     return { topics: [...held] }
   },
-  count: (message) => ({ count: sockets.get(String(message.topic)) ?? 0 }),
-  presence: async (message) => ({ count: await redis.subscriberCount(String(message.topic)) }),
+  /** sockets of a topic still open (a socket being closed by its limit no longer counts) */
+  count: (message) => ({ count: [...(members.get(String(message.topic)) ?? [])].filter((s) => s.readyState === WebSocket.OPEN).length }),
+  presence: async (message) => ({ count: await app.presence(String(message.topic)) }),
   stats: () => ({ ...redis.stats })
 })
 notifyParent({ type: 'ready', port: (app.server.address() as { port: number }).port })
