@@ -209,9 +209,9 @@ function report (samples: Map<Kind, Sample[]>, setup: Record<string, number>): v
     perCpu.set(kind, 1e6 / cpu)
     console.log(`| ${kind} | ${Math.round(rate).toLocaleString('en')} | ${cpu.toFixed(2)} | ${Math.round(1e6 / cpu).toLocaleString('en')} | ${redisCpu.toFixed(3)} |`)
   }
-  const ours = perCpu.get('fastify-rfc6455') ?? 0
-  const theirs = perCpu.get('socket.io') ?? 1
-  console.log(`\nfastify-rfc6455 / socket.io, deliveries per server CPU-second: ${(ours / theirs).toFixed(2)}x`)
+  const ours = perCpu.get('fastify-rfc6455')
+  const theirs = perCpu.get('socket.io')
+  if (ours !== undefined && theirs !== undefined) console.log(`\nfastify-rfc6455 / socket.io, deliveries per server CPU-second: ${(ours / theirs).toFixed(2)}x`)
 }
 
 if (process.env.BENCH_ROLE === 'server') await serverMain()
