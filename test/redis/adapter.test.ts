@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { Cluster, Redis } from 'ioredis'
 import { redisAdapter, RedisAdapterErrorCode, type RedisTopicAdapter } from '../../lib/redis.js'
 import { RecordingHost } from './host.js'
-import { startCluster, startRedis, type RedisServer } from './redis-server.js'
+import { redisFor, startCluster, type RedisServer } from './redis-server.js'
 
 interface Instance { adapter: RedisTopicAdapter, host: RecordingHost }
 
@@ -21,16 +21,19 @@ async function inspector (t: Test, server: RedisServer): Promise<Redis> {
   return redis
 }
 
+/** A redis-server and two adapters on it. */
+async function pair (t: Test, options: Parameters<typeof redisAdapter>[0] = {}): Promise<{ server: RedisServer, a: Instance, b: Instance }> {
+  const server = await redisFor(t)
+  return { server, a: await instance(t, server, options), b: await instance(t, server, options) }
+}
+
 const text = (topic: string, s: string) => ({ topic, payload: Buffer.from(s), binary: false })
 
 for (const sharded of [false, true]) {
   const mode = sharded ? 'sharded (SSUBSCRIBE/SPUBLISH)' : 'plain (SUBSCRIBE/PUBLISH)'
 
   t.test(`${mode}: a publication reaches the other instance once, opcode and bytes kept, never its publisher`, async (t) => {
-    const server = await startRedis()
-    t.teardown(() => server.stop())
-    const a = await instance(t, server, { sharded })
-    const b = await instance(t, server, { sharded })
+    const { server, a, b } = await pair(t, { sharded })
     await a.adapter.subscribe('room')
     await b.adapter.subscribe('room')
     const bytes = Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80, 0])
@@ -55,11 +58,8 @@ for (const sharded of [false, true]) {
   })
 
   t.test(`${mode}: interest-based routing: channels held only while a local subscriber exists`, async (t) => {
-    const server = await startRedis()
-    t.teardown(() => server.stop())
+    const { server, a, b } = await pair(t, { sharded })
     const redis = await inspector(t, server)
-    const a = await instance(t, server, { sharded })
-    const b = await instance(t, server, { sharded })
     const listing = sharded ? ['SHARDCHANNELS', 'fastify-rfc6455#t#*'] : ['CHANNELS', 'fastify-rfc6455#t#*']
     const channels = async () => ((await redis.call('PUBSUB', ...listing)) as string[]).sort()
     t.same(await channels(), [], 'no topic channel before any subscriber')
@@ -79,10 +79,7 @@ for (const sharded of [false, true]) {
 }
 
 t.test('order per publisher and topic holds over a burst', async (t) => {
-  const server = await startRedis()
-  t.teardown(() => server.stop())
-  const a = await instance(t, server)
-  const b = await instance(t, server)
+  const { server, a, b } = await pair(t)
   await b.adapter.subscribe('seq')
   const n = 2000
   for (let i = 0; i < n; i++) a.adapter.publish(text('seq', String(i)))
@@ -92,10 +89,7 @@ t.test('order per publisher and topic holds over a burst', async (t) => {
 })
 
 t.test('presence: subscriberCount sums the local counts of every instance', async (t) => {
-  const server = await startRedis()
-  t.teardown(() => server.stop())
-  const a = await instance(t, server)
-  const b = await instance(t, server)
+  const { server, a, b } = await pair(t)
   const c = await instance(t, server)
   a.host.counts.set('room', 3)
   await a.adapter.subscribe('room')
@@ -110,20 +104,14 @@ t.test('presence: subscriberCount sums the local counts of every instance', asyn
 })
 
 t.test('presence in sharded mode', async (t) => {
-  const server = await startRedis()
-  t.teardown(() => server.stop())
-  const a = await instance(t, server, { sharded: true })
-  const b = await instance(t, server, { sharded: true })
+  const { a, b } = await pair(t, { sharded: true })
   a.host.counts.set('room', 4)
   await a.adapter.subscribe('room')
   t.equal(await b.adapter.subscriberCount('room'), 4)
 })
 
 t.test('a Redis outage: local service goes on, lost forwards are counted and reported, then it resubscribes and delivers again', async (t) => {
-  const server = await startRedis()
-  t.teardown(() => server.stop())
-  const a = await instance(t, server)
-  const b = await instance(t, server)
+  const { server, a, b } = await pair(t)
   await a.adapter.subscribe('room')
   await b.adapter.subscribe('room')
   a.adapter.publish(text('room', 'before'))
@@ -152,9 +140,8 @@ t.test('a Redis outage: local service goes on, lost forwards are counted and rep
 })
 
 t.test('an instance started while Redis is down serves locally and joins when Redis comes', async (t) => {
-  const server = await startRedis()
+  const server = await redisFor(t)
   await server.stop()
-  t.teardown(() => server.stop())
   const a = await instance(t, server)
   t.match(a.host.errors[0], { code: RedisAdapterErrorCode.Unavailable })
   await a.adapter.subscribe('room')
@@ -170,8 +157,7 @@ t.test('an instance started while Redis is down serves locally and joins when Re
 })
 
 t.test('a foreign message on a topic channel is reported and ignored', async (t) => {
-  const server = await startRedis()
-  t.teardown(() => server.stop())
+  const server = await redisFor(t)
   const redis = await inspector(t, server)
   const a = await instance(t, server)
   const b = await instance(t, server)
@@ -186,8 +172,7 @@ t.test('a foreign message on a topic channel is reported and ignored', async (t)
 })
 
 t.test('presence times out with a coded error when an instance does not answer', async (t) => {
-  const server = await startRedis()
-  t.teardown(() => server.stop())
+  const server = await redisFor(t)
   const redis = await inspector(t, server)
   const silent = redis.duplicate()
   t.teardown(() => { silent.disconnect() })
@@ -211,8 +196,7 @@ t.test('options are checked at the call, with coded errors', async (t) => {
 })
 
 t.test('a client instance is a template: the adapter opens its own connections from it', async (t) => {
-  const server = await startRedis()
-  t.teardown(() => server.stop())
+  const server = await redisFor(t)
   const template = new Redis(server.url, { lazyConnect: true, enableOfflineQueue: true })
   t.teardown(() => { template.disconnect() })
   const a = redisAdapter({ client: template, prefix: 'app1' })

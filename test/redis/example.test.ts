@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { Client } from './client.js'
-import { askUntil, freePort, startRedis } from './redis-server.js'
+import { askUntil, freePort, redisFor } from './redis-server.js'
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/pubsub.ts', import.meta.url))
 
@@ -31,8 +31,7 @@ async function runExample (t: Test, env: Record<string, string>): Promise<number
 }
 
 t.test('examples/pubsub.ts: two instances on one Redis share topics', async (t) => {
-  const server = await startRedis()
-  t.teardown(() => server.stop())
+  const server = await redisFor(t)
   const redis = new Redis(server.url)
   t.teardown(() => { redis.disconnect() })
   const [a, b] = await Promise.all([runExample(t, { REDIS_URL: server.url }), runExample(t, { REDIS_URL: server.url })])

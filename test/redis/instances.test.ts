@@ -7,16 +7,16 @@ import { Redis } from 'ioredis'
 import { WebSocket as WsClient } from 'ws'
 import { Client } from './client.js'
 import { IpcChild } from './ipc-child.js'
-import { startRedis, type RedisServer } from './redis-server.js'
+import { redisFor, type RedisServer } from './redis-server.js'
 
 const INSTANCE = fileURLToPath(new URL('./instance.ts', import.meta.url))
 
-async function redisFor (t: Test): Promise<{ server: RedisServer, inspect: Redis }> {
-  const server = await startRedis()
+async function redisAndInspector (t: Test): Promise<{ server: RedisServer, inspect: Redis }> {
+  const server = await redisFor(t)
   const inspect = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true })
   inspect.on('error', () => {})
   await inspect.connect()
-  t.teardown(async () => { inspect.disconnect(); await server.stop() })
+  t.teardown(() => { inspect.disconnect() })
   return { server, inspect }
 }
 
@@ -36,7 +36,7 @@ async function settle (all: Array<{ child: IpcChild }>, clients: Client[][]): Pr
 }
 
 t.test('three instances: each publication reaches every other subscriber once, opcode and payload kept, never the sender nor another topic', async (t) => {
-  const { server } = await redisFor(t)
+  const { server } = await redisAndInspector(t)
   const all = await instances(t, 3, { REDIS_URL: server.url })
   const news = [
     [await Client.open(t, all[0].port, 'news'), await Client.open(t, all[0].port, 'news')],
@@ -67,7 +67,7 @@ t.test('three instances: each publication reaches every other subscriber once, o
 })
 
 t.test('Redis killed and restarted mid-run: local subscribers keep being served, the outage is reported, delivery resumes', async (t) => {
-  const { server } = await redisFor(t)
+  const { server } = await redisAndInspector(t)
   const [a, b] = await instances(t, 2, { REDIS_URL: server.url })
   const a1 = await Client.open(t, a.port, 'room')
   const a2 = await Client.open(t, a.port, 'room')
@@ -97,7 +97,7 @@ t.test('Redis killed and restarted mid-run: local subscribers keep being served,
 })
 
 t.test('a slow subscriber is closed by its maxBufferedAmount policy and never slows the others', async (t) => {
-  const { server } = await redisFor(t)
+  const { server } = await redisAndInspector(t)
   const [a] = await instances(t, 1, { REDIS_URL: server.url })
   const [b] = await instances(t, 1, { REDIS_URL: server.url, MAX_BUFFERED: String(256 * 1024) })
   const publisher = await Client.open(t, a.port, 'feed')
@@ -126,7 +126,7 @@ t.test('a slow subscriber is closed by its maxBufferedAmount policy and never sl
 
 for (const sharded of [false, true]) {
   t.test(`churn of subscribers on three instances: Redis holds exactly the live topics (${sharded ? 'SSUBSCRIBE' : 'SUBSCRIBE'})`, async (t) => {
-    const { server, inspect } = await redisFor(t)
+    const { server, inspect } = await redisAndInspector(t)
     const all = await instances(t, 3, { REDIS_URL: server.url, SHARDED: sharded ? '1' : '0' })
     const clients: Client[][] = [[], [], []]
     let seed = 12345
@@ -163,7 +163,7 @@ for (const sharded of [false, true]) {
 }
 
 t.test('presence across instances', async (t) => {
-  const { server } = await redisFor(t)
+  const { server } = await redisAndInspector(t)
   const all = await instances(t, 3, { REDIS_URL: server.url })
   const clients = [
     [await Client.open(t, all[0].port, 'lobby'), await Client.open(t, all[0].port, 'lobby')],

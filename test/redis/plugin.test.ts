@@ -6,7 +6,7 @@ import { Redis } from 'ioredis'
 import websocket from '../../lib/index.js'
 import { redisAdapter, RedisAdapterErrorCode, type RedisAdapterError, type RedisTopicAdapter } from '../../lib/redis.js'
 import { Client } from './client.js'
-import { startRedis } from './redis-server.js'
+import { redisFor } from './redis-server.js'
 
 async function appWith (t: Test, adapter: RedisTopicAdapter): Promise<{ app: FastifyInstance, port: number }> {
   const app = Fastify()
@@ -20,8 +20,7 @@ async function appWith (t: Test, adapter: RedisTopicAdapter): Promise<{ app: Fas
 }
 
 t.test('app.publish on one app reaches the subscribers of another; app.presence counts both; app.close releases the connections', async (t) => {
-  const server = await startRedis()
-  t.teardown(() => server.stop())
+  const server = await redisFor(t)
   const inspect = new Redis(server.url)
   t.teardown(() => { inspect.disconnect() })
   const clientsBefore = String(await inspect.client('LIST')).trim().split('\n').length
@@ -46,8 +45,7 @@ t.test('app.publish on one app reaches the subscribers of another; app.presence 
 })
 
 t.test('one adapter given to two registrations: the second register() rejects with a code', async (t) => {
-  const server = await startRedis()
-  t.teardown(() => server.stop())
+  const server = await redisFor(t)
   const adapter = redisAdapter({ url: server.url })
   await appWith(t, adapter)
   const second = Fastify()
@@ -56,8 +54,7 @@ t.test('one adapter given to two registrations: the second register() rejects wi
 })
 
 t.test('Redis down: app.publish still reaches local subscribers; the outage is an adapterError event, never a throw', async (t) => {
-  const server = await startRedis()
-  t.teardown(() => server.stop())
+  const server = await redisFor(t)
   const adapter = redisAdapter({ url: server.url })
   const { app, port } = await appWith(t, adapter)
   const local = await Client.open(t, port, 'room')

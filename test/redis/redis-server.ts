@@ -79,6 +79,13 @@ export async function startRedis (): Promise<RedisServer> {
   return server
 }
 
+/** A started redis-server, killed when the test `t` ends. */
+export async function redisFor (t: { teardown (fn: () => unknown): void }): Promise<RedisServer> {
+  const server = await startRedis()
+  t.teardown(() => server.stop())
+  return server
+}
+
 /**
  * A Redis Cluster of `n` primaries (no replicas) on free ports, slots spread by
  * `redis-cli --cluster create`; resolves once every node reports `cluster_state:ok`.
