@@ -99,6 +99,14 @@ export class RedisTopicAdapter implements TopicAdapter {
     return this.topicPrefix + topic
   }
 
+  /**
+   * The channel's name as it comes back from Redis: channel names cross as UTF-8, so a topic
+   * that is not well-formed UTF-16 (a lone surrogate) returns with U+FFFD in its place.
+   */
+  private keyOf (topic: string): string {
+    return Buffer.from(this.channelOf(topic)).toString()
+  }
+
   async init (host: TopicAdapterHost): Promise<void> {
     if (this.host !== null) throw adapterError(RedisAdapterErrorCode.InUse, 'this Redis adapter already serves a topic hub; create one adapter per Fastify instance')
     this.host = host
@@ -121,15 +129,16 @@ export class RedisTopicAdapter implements TopicAdapter {
   }
 
   subscribe (topic: string): Promise<void> | undefined {
-    const channel = this.channelOf(topic)
+    const channel = this.keyOf(topic)
     if (this.channels.get(channel) === topic) return
     this.channels.set(channel, topic)
     return this.listen([channel])
   }
 
   unsubscribe (topic: string): Promise<void> | undefined {
-    const channel = this.channelOf(topic)
-    if (!this.channels.delete(channel)) return
+    const channel = this.keyOf(topic)
+    if (this.channels.get(channel) !== topic) return
+    this.channels.delete(channel)
     const sub = this.sub
     if (sub === null || sub.status !== 'ready') return
     const command = this.options.sharded ? sub.sunsubscribe(channel) : sub.unsubscribe(channel)
@@ -279,7 +288,8 @@ export class RedisTopicAdapter implements TopicAdapter {
   }
 
   private refused (error: Error): void {
-    if (this.closed || this.down) return
+    // a command failed by a connection that just dropped is part of the outage, reported as such
+    if (this.closed || this.down || this.sub?.status !== 'ready') return
     this.host?.onError(adapterError(RedisAdapterErrorCode.Unavailable, `Redis refused a subscription command: ${error.message}`))
   }
 }

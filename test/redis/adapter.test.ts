@@ -78,6 +78,20 @@ for (const sharded of [false, true]) {
   })
 }
 
+t.test('any topic string: unicode, separators and a lone surrogate reach their own subscribers', async (t) => {
+  const { a, b } = await pair(t)
+  const topics = ['Zürich ✓', 'a#t#b', 'x'.repeat(1024), '\uD800lone']
+  for (const topic of topics) await b.adapter.subscribe(topic)
+  for (const topic of topics) a.adapter.publish(text(topic, topic.slice(0, 8)))
+  await b.host.until(() => b.host.delivered.length === topics.length, 'one per topic')
+  t.same(b.host.delivered.map((p) => p.topic), topics, 'each arrives under the topic string it was subscribed with')
+  await b.adapter.unsubscribe('\uD800lone')
+  a.adapter.publish(text('\uD800lone', 'gone'))
+  a.adapter.publish(text('Zürich ✓', 'last'))
+  await b.host.until(() => b.host.delivered.length === topics.length + 1, 'the last one')
+  t.equal(b.host.delivered.at(-1)?.topic, 'Zürich ✓', 'nothing after unsubscribing')
+})
+
 t.test('order per publisher and topic holds over a burst', async (t) => {
   const { server, a, b } = await pair(t)
   await b.adapter.subscribe('seq')
