@@ -17,6 +17,9 @@ import { CompressionOutbox } from './outbox.js'
 import { type ConnectionSettings, type InternalOptions, kContext, kSettings, resolveSettings } from './settings.js'
 import type { SendCallback, WebSocketOptions } from './types.js'
 
+/** Reads who started the closing handshake (for the plugin's close log; not public API). */
+export const kCloseInitiator: unique symbol = Symbol('fastify-rfc6455.closeInitiator')
+
 export interface QueuedMessage { data: Buffer, binary: boolean, value: unknown }
 
 /** Boolean state of a WebSocket, packed in one integer (memory per connection). */
@@ -133,6 +136,8 @@ export abstract class ConnectionState extends LivenessEmitter {
   get droppedMessages (): number { return this.rare === null ? 0 : this.rare.droppedMessages }
   /** which liveness deadline closed the connection, if any */
   get expiredBy (): ExpiryReason | null { return this.rare === null ? null : this.rare.expiredBy }
+  /** who sent the first Close frame: 'local', 'peer', or undefined (none yet) */
+  get [kCloseInitiator] (): 'local' | 'peer' | undefined { return this.core.closeInitiator }
 
   protected more (): RareState {
     return this.rare ??= new RareState()

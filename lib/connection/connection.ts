@@ -21,7 +21,7 @@ import { checkCloseArguments, controlPayload, ReadyState } from '../protocol/pro
 import { checkTopic, type TopicHub } from '../topics/hub.js'
 import { type ExpiryReason, kExpire, kHeartbeatPing } from './heartbeat.js'
 import { kDrop } from './inbound.js'
-import { kOutbound, OutboundConnection } from './outbound.js'
+import { kConnection as kWebSocket, OutboundConnection } from './outbound.js'
 import { lendReads } from './shared-reads.js'
 import type { Sendable, SocketPublishOptions, WebSocketOptions } from './types.js'
 
@@ -36,7 +36,6 @@ export { ReadyState }
 
 export type { MessageData, Sendable, SendCallback, SendOptions, SocketPublishOptions, WebSocketEvents, WebSocketOptions } from './types.js'
 
-const kWebSocket = Symbol('fastify-rfc6455.websocket')
 type OwnedSocket = Duplex & { [kWebSocket]: WebSocket }
 
 // Shared listeners (`this` is the emitter); bracket access reaches the private handlers.
@@ -69,7 +68,6 @@ export class WebSocket extends OutboundConnection {
     // Memory: listeners are shared module-level functions that find this WebSocket through the
     // socket, not six closures per connection.
     ;(socket as OwnedSocket)[kWebSocket] = this
-    ;(socket as Duplex & { [kOutbound]: WebSocket })[kOutbound] = this
     const lent = settings.sharedReadBuffer && lendReads(socket, socketOnRead)
     if (!lent) socket.on('data', socketOnData)
     socket.on('end', socketOnEnd)

@@ -63,6 +63,8 @@ function onStreamClose (): void {
 /** RFC 7692 §7.2.1: the sync-flush marker a sender removes and §7.2.2 a receiver appends. */
 const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff])
 const EMPTY: Buffer = Buffer.alloc(0)
+/** RFC 7692 §7.2.3.6: an empty stored block, BFINAL 0, once its 4 tail octets are removed (read only) */
+const EMPTY_STORED_BLOCK: Buffer = Buffer.from([0x00])
 /**
  * Compressed payloads up to this size are copied once with the trailer appended, so inflating
  * a message is one zlib call (one thread-pool round trip) instead of two; larger ones are
@@ -294,6 +296,20 @@ export class PerMessageDeflate {
   /** @internal */
   runInflate (dir: Direction, job: Job): void {
     this.lastInflateOutput = 0
+    if (job.data.length === 0) {
+      // RFC 7692 §7.2.1 step 3: after the tail is removed "the last octet of the compressed data
+      // contains (possibly part of) the DEFLATE header bits with the "BTYPE" bits set to 00", so
+      // a compressed message has at least one octet (§7.2.3.6: an empty one is 0x00). An empty
+      // payload plus the tail (§7.2.2) is a truncated stored block that would swallow the next
+      // message's bytes: refused without touching the inflater, on a later tick as zlib answers
+      queueMicrotask(() => {
+        if (dir.current === job) {
+          dir.finish(new ProtocolError(DeflateErrorCode.InvalidCompressedData, DeflateCloseCode[DeflateErrorCode.InvalidCompressedData],
+            'invalid compressed data: a compressed message with no payload'), EMPTY)
+        }
+      })
+      return
+    }
     const inflater = (dir.stream ??= this.createInflater(dir)) as zlib.InflateRaw
     dir.before = inflater.bytesWritten
     // RFC 7692 §7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload
@@ -355,6 +371,13 @@ export class PerMessageDeflate {
     // RFC 7692 §7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end."
     if (out.length >= 4 && out[out.length - 4] === 0 && out[out.length - 3] === 0 && out[out.length - 2] === 0xff && out[out.length - 1] === 0xff) {
       out = out.subarray(0, out.length - 4)
+    }
+    if (out.length === 0) {
+      // an empty message right after a flushed one: zlib has nothing to write, not even the
+      // empty block. §7.2.1 step 2: "If the resulting data does not end with an empty DEFLATE
+      // block with no compression ..., append an empty DEFLATE block with no compression", which
+      // with its 4 tail octets removed is the single octet of §7.2.3.6: "0x00"
+      out = EMPTY_STORED_BLOCK
     }
     // §7.1.1.1: with server_no_context_takeover, the server "MUST start compressing each new
     // message with an empty LZ77 sliding window": a fresh deflater per message, released

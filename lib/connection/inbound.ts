@@ -59,7 +59,7 @@ export abstract class InboundConnection extends ConnectionState {
       this.dispatching = false
     }
     // everything this read produced, and whatever else this tick sends, leaves in one write
-    this.scheduleFlush()
+    if (this.core.pendingOutput > 0 || this.callbacks !== null) this.scheduleFlush()
     this.checkOutputPressure()
   }
 

@@ -38,7 +38,21 @@
  * and the limits above take over.
  */
 
+import { constants as bufferConstants } from 'node:buffer'
+import { Defaults } from '../protocol/constants.js'
+
 export type BufferedAmountPolicy = 'close' | 'drop'
+
+/**
+ * `maxPayload: 0` (as in `ws`) or `Infinity`: no limit of our own. What remains is the largest
+ * Buffer this Node can allocate (`buffer.constants.MAX_LENGTH`): a message announced or inflated
+ * past it still closes with 1009 instead of failing an allocation. The limits derived from
+ * maxPayload then take their floors (those of the default maxPayload), not a multiple of that.
+ */
+export function resolveMaxPayload (maxPayload: number): { limit: number, derivedFrom: number } {
+  if (maxPayload === 0 || maxPayload === Infinity) return { limit: bufferConstants.MAX_LENGTH, derivedFrom: Defaults.maxPayload }
+  return { limit: maxPayload, derivedFrom: maxPayload }
+}
 
 export const LimitDefaults = {
   heartbeatInterval: 30_000,

@@ -23,10 +23,10 @@ const COALESCE_LIMIT = 64 * 1024
 const FINAL = { fin: true, rsv: 0 }
 const FRAGMENT = { fin: false, rsv: 0 }
 
-/** the connection of a socket, for the shared 'drain' listener */
-export const kOutbound: unique symbol = Symbol('fastify-rfc6455.outbound')
+/** the connection a socket belongs to (set by WebSocket's constructor), for the shared listeners */
+export const kConnection: unique symbol = Symbol('fastify-rfc6455.websocket')
 // a shared listener (`this` is the emitter), not a closure per connection
-function socketOnDrain (this: Duplex): void { (this as Duplex & { [kOutbound]: OutboundConnection })[kOutbound]['onDrain']() }
+function socketOnDrain (this: Duplex): void { (this as Duplex & { [kConnection]: OutboundConnection })[kConnection]['onDrain']() }
 
 export abstract class OutboundConnection extends InboundConnection {
   /** Start the closing handshake (WebSocket's). */

@@ -6,7 +6,7 @@
 import { Defaults } from '../protocol/constants.js'
 import type { ProtocolOptions } from '../protocol/protocol.js'
 import type { LivenessOptions } from './heartbeat.js'
-import { type BufferedAmountPolicy, defaultMaxBufferedAmount, defaultMaxQueuedBytes, LimitDefaults } from './limits.js'
+import { type BufferedAmountPolicy, defaultMaxBufferedAmount, defaultMaxQueuedBytes, LimitDefaults, resolveMaxPayload } from './limits.js'
 import type { TopicHub } from '../topics/hub.js'
 import type { WebSocketOptions } from './types.js'
 
@@ -47,7 +47,7 @@ export function resolveSettings (
   options: WebSocketOptions,
   onClose?: ConnectionSettings['onClose']
 ): ConnectionSettings {
-  const maxPayload = options.maxPayload ?? Defaults.maxPayload
+  const { limit: maxPayload, derivedFrom } = resolveMaxPayload(options.maxPayload ?? Defaults.maxPayload)
   const role = options.role ?? 'server'
   const maxFragments = options.maxFragments ?? Defaults.maxFragments
   return {
@@ -59,8 +59,8 @@ export function resolveSettings (
     closeTimeout: options.closeTimeout ?? Defaults.closeTimeout,
     sharedReadBuffer: options.sharedReadBuffer ?? true,
     maxQueuedMessages: options.maxQueuedMessages ?? LimitDefaults.maxQueuedMessages,
-    maxQueuedBytes: options.maxQueuedBytes ?? defaultMaxQueuedBytes(maxPayload),
-    maxBufferedAmount: options.maxBufferedAmount ?? defaultMaxBufferedAmount(maxPayload),
+    maxQueuedBytes: options.maxQueuedBytes ?? defaultMaxQueuedBytes(derivedFrom),
+    maxBufferedAmount: options.maxBufferedAmount ?? defaultMaxBufferedAmount(derivedFrom),
     bufferedAmountPolicy: options.bufferedAmountPolicy ?? LimitDefaults.bufferedAmountPolicy,
     liveness: {
       heartbeatInterval: options.heartbeatInterval ?? LimitDefaults.heartbeatInterval,

@@ -1,5 +1,5 @@
 /**
- * `app.injectWS(path, options)`: a connected client WebSocket without a network, for tests.
+ * `app.injectWS(path, options, hooks)`: a connected client WebSocket without a network, for tests.
  *
  * An in-memory socket pair stands in for TCP. The server end is handed to the app's HTTP server
  * as a new connection, so the upgrade request goes through Node's HTTP parser, the 'upgrade'
@@ -12,6 +12,7 @@ import { Duplex } from 'node:stream'
 import { Server as TlsServer } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import { WebSocket } from '../connection/connection.js'
+import { argumentError } from '../protocol/errors.js'
 import { acceptKey } from '../protocol/handshake.js'
 import { acceptDeflateResponse, buildDeflateOffer, type DeflateClientOffer } from '../protocol/permessage-deflate.js'
 
@@ -31,6 +32,26 @@ export interface InjectWSOptions {
    * the size from which the client compresses (`threshold`, default 1024); default false
    */
   perMessageDeflate?: boolean | (DeflateClientOffer & { threshold?: number })
+}
+
+/**
+ * The third argument of `injectWS()`, as @fastify/websocket's: functions that receive the client
+ * socket before `injectWS()` resolves. A throw rejects `injectWS()` and drops the connection.
+ */
+export interface InjectWSHooks {
+  /** once the 101 arrived, before the socket reads any frame: attach listeners here */
+  onInit?: (socket: WebSocket) => void
+  /** then, with the socket open (it may send) */
+  onOpen?: (socket: WebSocket) => void
+}
+
+function checkHooks (hooks: InjectWSHooks): void {
+  for (const name of ['onInit', 'onOpen'] as const) {
+    const hook: unknown = hooks[name]
+    if (hook !== undefined && typeof hook !== 'function') {
+      throw argumentError('type', 'FST_ERR_WS_INVALID_HOOK', `fastify-rfc6455: injectWS() hook ${name} must be a function`)
+    }
+  }
 }
 
 /** The upgrade was answered with something other than 101: status, headers and body. */
@@ -125,8 +146,9 @@ function withQuery (path: string, query: InjectWSOptions['query']): string {
   return path + (path.includes('?') ? '&' : '?') + encoded
 }
 
-/** The `injectWS(path, options)` decorator. */
-export async function injectWS (this: FastifyInstance, path = '/', options: InjectWSOptions = {}): Promise<WebSocket> {
+/** The `injectWS(path, options, hooks)` decorator. */
+export async function injectWS (this: FastifyInstance, path = '/', options: InjectWSOptions = {}, hooks: InjectWSHooks = {}): Promise<WebSocket> {
+  checkHooks(hooks ?? {})
   await this.ready()
   const deflate = options.perMessageDeflate === true ? {} : options.perMessageDeflate === false ? undefined : options.perMessageDeflate
   // built (and its parameters checked) before a connection exists
@@ -180,6 +202,15 @@ export async function injectWS (this: FastifyInstance, path = '/', options: Inje
         extensions: params === null ? undefined : extensions,
         perMessageDeflate: params === null ? null : { params, threshold: deflate?.threshold }
       })
+      try {
+        // both before the bytes that came with the 101 (the server's first messages) are read
+        hooks?.onInit?.(ws)
+        hooks?.onOpen?.(ws)
+      } catch (err) {
+        ws.terminate()
+        reject(err)
+        return
+      }
       ws.receive(head)
       resolve(ws)
     })

@@ -33,7 +33,7 @@ export type InvalidMessageHandler = (error: InvalidMessageError, socket: WebSock
 export type InvalidMessagePolicy = 'reply' | 'close' | InvalidMessageHandler
 
 export interface WebSocketRouteOptions extends LimitOptions {
-  /** largest message accepted, in bytes (after reassembly); default 1 MiB */
+  /** largest message accepted, in bytes (after reassembly); default 1 MiB; 0 or Infinity: no limit */
   maxPayload?: number
   /** most fragments one message may arrive in; default 16384 */
   maxFragments?: number
@@ -251,7 +251,8 @@ export function resolveOptions (route: WebSocketRouteOptions | undefined, base: 
     invalidMessage,
     errorHandler,
     perMessageDeflate: resolveDeflateOptions(route?.perMessageDeflate, fallback.perMessageDeflate),
-    maxPayload: positiveInteger('maxPayload', route?.maxPayload, fallback.maxPayload),
+    // 0 (as in ws) and Infinity: no limit (lib/connection/limits.ts resolveMaxPayload)
+    maxPayload: route?.maxPayload === Infinity ? Infinity : positiveInteger('maxPayload', route?.maxPayload, fallback.maxPayload),
     maxFragments: positiveInteger('maxFragments', route?.maxFragments, fallback.maxFragments),
     closeTimeout: positiveInteger('closeTimeout', route?.closeTimeout, fallback.closeTimeout),
     sharedReadBuffer,

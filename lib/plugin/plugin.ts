@@ -18,7 +18,7 @@ import { injectWS } from './inject.js'
 import type { MessageHandler } from './messages.js'
 import { resolveOptions, splitRouteOptions, type WebSocketPluginOptions } from './options.js'
 import { addWebSocketHook } from './registry.js'
-import { createRouteHandler, getState, type PluginState, type WebSocketHandler } from './route.js'
+import { checkRouteDeclaration, createRouteHandler, decorateRequestWs, getState, invalidHandler, type PluginState, type WebSocketHandler } from './route.js'
 import { kRouteDone, kState } from './symbols.js'
 import { createTopicHub, startTopics } from './topics.js'
 import type { TopicHub } from '../topics/hub.js'
@@ -34,26 +34,29 @@ type WebSocketRouteDeclaration = RouteOptions & {
 
 function noHandler (): void {}
 
-/** Turn a route declared with `websocket: true` or `wsHandler` into a WebSocket route. */
+/**
+ * Turn a route declared with `websocket: true` or `wsHandler` into a WebSocket route. A misuse
+ * throws a coded error here, so at the declaration (or through register()/ready()).
+ */
 function onRoute (this: FastifyInstance, route: WebSocketRouteDeclaration): void {
   if (route[kRouteDone] === true) return
   const websocket = route.websocket === true
-  if (!websocket && typeof route.wsHandler !== 'function') return
+  if (!websocket && route.wsHandler === undefined) return
+  checkRouteDeclaration(route, websocket)
   route[kRouteDone] = true
   const { ws: wsOptions } = splitRouteOptions(route as unknown as Record<string, unknown>)
   // validate eagerly so a bad option fails at declaration, not at the first upgrade (a route
   // declared before the plugin, maybe for another WebSocket plugin, is checked at its first upgrade)
   const state = getState(this)
   if (state !== undefined) resolveOptions(wsOptions, state.options)
-  const schema = route.schema as { message?: unknown, outbound?: unknown } | undefined
-  const messageHandlers = route.messageHandlers
-  if (messageHandlers !== undefined && (messageHandlers === null || typeof messageHandlers !== 'object')) {
-    throw new TypeError('fastify-rfc6455: messageHandlers must be an object of functions keyed by message type')
-  }
+  const schema = route.schema as { message?: unknown, outbound?: unknown, hide?: boolean } | undefined
+  // a WebSocket-only route has nothing to document as HTTP: hidden, as @fastify/websocket does,
+  // unless the route says otherwise (documentation plugins read schema.hide in their hooks)
+  if (websocket) route.schema = { ...schema, hide: schema?.hide ?? true }
   route.handler = createRouteHandler({
     wsOptions,
     schemas: { message: schema?.message, outbound: schema?.outbound },
-    messageHandlers,
+    messageHandlers: route.messageHandlers,
     wsHandler: websocket ? route.handler as unknown as WebSocketHandler : route.wsHandler!,
     httpHandler: websocket ? undefined : route.handler as RouteHandlerMethod
   })
@@ -69,8 +72,8 @@ function ws (this: FastifyInstance, path: string, optionsOrHandler: unknown, may
   const [options, handler] = typeof optionsOrHandler === 'function'
     ? [{} as Record<string, unknown>, optionsOrHandler as WebSocketHandler]
     : [(optionsOrHandler ?? {}) as Record<string, unknown>, maybeHandler]
-  if (typeof handler !== 'function' && options.messageHandlers === undefined) {
-    throw new TypeError('fastify-rfc6455: app.ws(path, [options], handler) needs a handler function (or options.messageHandlers)')
+  if (handler === undefined ? options.messageHandlers === undefined : typeof handler !== 'function') {
+    throw invalidHandler('app.ws(path, [options], handler) needs a handler function (or options.messageHandlers)')
   }
   const { ws: wsOptions, route } = splitRouteOptions(options)
   const declaration = { ...route, method: 'GET', url: path, websocket: true, ws: wsOptions, handler: handler ?? noHandler } as unknown as WebSocketRouteDeclaration
@@ -97,6 +100,7 @@ const plugin: FastifyPluginCallback<WebSocketPluginOptions> = (fastify, pluginOp
   fastify.decorate('addWebSocketHook', addWebSocketHook)
   fastify.decorate('ws', ws)
   fastify.decorate('injectWS', injectWS)
+  decorateRequestWs(fastify)
   // for an instance created before this module was loaded (idempotent otherwise)
   fastify.addHook('onRoute', onRoute)
 

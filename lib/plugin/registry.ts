@@ -5,12 +5,16 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from '../connection/connection.js'
+import { argumentError } from '../protocol/errors.js'
+import type { ClosedBy } from './connection-log.js'
 import { kWebSocketHooks } from './symbols.js'
 
 export interface WebSocketCloseInfo {
   code: number
   reason: string
   wasClean: boolean
+  /** who closed: 'client', 'server', 'protocol-error', 'shutdown' or a liveness deadline */
+  closedBy: ClosedBy
   /** ms from the 101 to the close */
   durationMs: number
 }
@@ -30,9 +34,9 @@ type WithHooks = FastifyInstance & { [kWebSocketHooks]?: HookLists }
 /** The `addWebSocketHook(name, hook)` decorator. */
 export function addWebSocketHook<Name extends WebSocketHookName> (this: FastifyInstance, name: Name, hook: WebSocketHookMap[Name]): FastifyInstance {
   if (name !== 'onOpen' && name !== 'onClose') {
-    throw new TypeError(`fastify-rfc6455: unknown WebSocket hook ${String(name)} (onOpen, onClose)`)
+    throw argumentError('type', 'FST_ERR_WS_UNKNOWN_HOOK', `fastify-rfc6455: unknown WebSocket hook ${String(name)} (onOpen, onClose)`)
   }
-  if (typeof hook !== 'function') throw new TypeError('fastify-rfc6455: a WebSocket hook must be a function')
+  if (typeof hook !== 'function') throw argumentError('type', 'FST_ERR_WS_INVALID_HOOK', 'fastify-rfc6455: a WebSocket hook must be a function')
   const self = this as WithHooks
   // own list per context: a child's hooks never leak into its parent
   if (!Object.hasOwn(self, kWebSocketHooks)) self[kWebSocketHooks] = { onOpen: [], onClose: [] }

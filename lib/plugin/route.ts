@@ -7,16 +7,18 @@
  * a route may be declared before the plugin is registered. A route whose context has no plugin
  * passes its arguments through untouched, as if this plugin were not there.
  */
+import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import { WebSocket } from '../connection/connection.js'
 import { kAge } from '../connection/heartbeat.js'
 import { type ConnectionSettings, type InternalOptions, kContext, kSettings, resolveSettings } from '../connection/settings.js'
-import { HandshakeError, WebSocketUsageError } from '../protocol/errors.js'
+import { argumentError, HandshakeError, TransportError, WebSocketUsageError } from '../protocol/errors.js'
 import { buildAcceptResponse, HandshakeErrorCode, selectProtocol, validateHandshake, type ValidHandshake } from '../protocol/handshake.js'
 import { negotiatePerMessageDeflate } from '../protocol/permessage-deflate.js'
 import { CloseCode } from '../protocol/constants.js'
 import { compileMessageValidator, compileOutboundSerializer, createInbound, type MessageHandler, type MessageSchemas, type MessageValidator } from './messages.js'
 import { type ResolvedOptions, resolveOptions, type WebSocketRouteOptions } from './options.js'
+import { closedBy, logClosed, logUpgradeCompleted } from './connection-log.js'
 import { addConnection, collectHooks, type Connections, deleteConnection, type HookLists } from './registry.js'
 import type { TopicHub } from '../topics/hub.js'
 import { kState } from './symbols.js'
@@ -64,24 +66,30 @@ interface RouteConnection {
   log: FastifyBaseLogger
   request: FastifyRequest | undefined
   hooks: HookLists | undefined
+  /** the upgraded socket (who closed, bytes: for the close log line) */
+  socket: Duplex
 }
 
 function connectionOf (socket: WebSocket): RouteConnection {
   return socket[kContext] as RouteConnection
 }
 
+/** Pass `err` to the route's errorHandler, if any; one that throws is logged. */
+function callErrorHandler (socket: WebSocket, err: unknown): void {
+  const { log, runtime, request } = connectionOf(socket)
+  const errorHandler = runtime.options.errorHandler
+  if (errorHandler === undefined) return
+  try {
+    errorHandler.call(runtime.instance, err, socket, request!)
+  } catch (handlerErr) {
+    log.error({ err: handlerErr }, 'websocket errorHandler threw')
+  }
+}
+
 /** A handler, listener or message handler threw: log it, the route's errorHandler, close 1011. */
 function onHandlerError (socket: WebSocket, err: unknown): void {
-  const { log, runtime, request } = connectionOf(socket)
-  log.error({ err }, 'websocket handler threw')
-  const errorHandler = runtime.options.errorHandler
-  if (errorHandler !== undefined) {
-    try {
-      errorHandler.call(runtime.instance, err, socket, request!)
-    } catch (handlerErr) {
-      log.error({ err: handlerErr }, 'websocket errorHandler threw')
-    }
-  }
+  connectionOf(socket).log.error({ err }, 'websocket handler threw')
+  callErrorHandler(socket, err)
   // an unexpected exception closes with 1011 and no internal detail
   if (socket.readyState === WebSocket.OPEN) socket.close(CloseCode.InternalError)
 }
@@ -90,15 +98,30 @@ function onListenerError (this: WebSocket, err: unknown): void {
   onHandlerError(this, err)
 }
 
+/**
+ * The peer broke the protocol: RFC 6455 §7.1.7 "_Fail the WebSocket Connection_" is under way (the
+ * Close frame with the error's close code). The peer's doing, so debug level, and the errorHandler.
+ */
+function onPeerError (this: WebSocket, err: Error): void {
+  connectionOf(this).log.debug({ err }, 'websocket protocol error')
+  callErrorHandler(this, err)
+}
+
+/** The socket failed under the connection (a reset...): the errorHandler gets a coded error. */
+function onTransportError (this: WebSocket, err: Error): void {
+  const error = new TransportError(err)
+  connectionOf(this).log.debug({ err: error }, 'websocket transport error')
+  callErrorHandler(this, error)
+}
+
 /** The connection closed: bookkeeping, the log line, onClose hooks. */
 function onConnectionClose (this: WebSocket, code: number, reason: string, wasClean: boolean): void {
   const connection = connectionOf(this)
-  const { runtime, log, hooks } = connection
+  const { runtime, log, hooks, socket } = connection
   deleteConnection(runtime.state, runtime.route, this)
-  const durationMs = this[kAge]
-  log.info({ code, wasClean, durationMs, error: this.failure?.code }, 'websocket closed')
+  const info = { code, reason, wasClean, closedBy: closedBy(this, socket, runtime.state.closing), durationMs: this[kAge] }
+  logClosed(log, { route: runtime.route, ...info }, this, socket)
   if (hooks === undefined) return
-  const info = { code, reason, wasClean, durationMs }
   for (const hook of hooks.onClose) {
     try { hook.call(runtime.instance, this, connection.request!, info) } catch (err) { log.error({ err }, 'websocket onClose hook threw') }
   }
@@ -106,6 +129,55 @@ function onConnectionClose (this: WebSocket, code: number, reason: string, wasCl
 
 function requestOf (socket: WebSocket): FastifyRequest {
   return connectionOf(socket).request!
+}
+
+/** A WebSocket route's handler that is not a function: a TypeError with a stable code. */
+export function invalidHandler (message: string): TypeError {
+  return argumentError('type', 'FST_ERR_WS_INVALID_HANDLER', `fastify-rfc6455: ${message}`)
+}
+
+export interface RouteDeclaration {
+  method: string | string[]
+  url?: string
+  handler?: unknown
+  wsHandler?: unknown
+  messageHandlers?: unknown
+}
+
+/** Refuse, at declaration, a WebSocket route that could never work. */
+export function checkRouteDeclaration (route: RouteDeclaration, websocket: boolean): void {
+  const methods = Array.isArray(route.method) ? route.method : [route.method]
+  // RFC 6455 §4.1: "The method of the request MUST be GET". HEAD is Fastify's automatic HEAD
+  // route of a GET route: it answers an upgrade with 405 and a plain request with 426.
+  if (methods.some((method) => typeof method !== 'string' || (method.toUpperCase() !== 'GET' && method.toUpperCase() !== 'HEAD'))) {
+    throw new WebSocketUsageError('FST_ERR_WS_ROUTE_METHOD',
+      `fastify-rfc6455: a WebSocket route must be a GET route; ${methods.join(', ')} ${route.url ?? ''} cannot be upgraded`)
+  }
+  if (websocket && typeof route.handler !== 'function') throw invalidHandler(`the handler of the websocket: true route ${route.url ?? ''} must be a function`)
+  if (!websocket && typeof route.wsHandler !== 'function') throw invalidHandler(`the wsHandler of the route ${route.url ?? ''} must be a function`)
+  const table = route.messageHandlers
+  if (table !== undefined && (table === null || typeof table !== 'object' || !Object.values(table).every((fn) => typeof fn === 'function'))) {
+    throw invalidHandler('messageHandlers must be an object of functions keyed by message type')
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** true for an upgrade request (a WebSocket handshake), false for a plain request */
+    ws: boolean
+  }
+  interface FastifySchema {
+    /** hide the route from generated documentation (true on WebSocket-only routes, as @fastify/swagger reads it) */
+    hide?: boolean
+  }
+}
+
+/** `request.ws`, read from the request itself: no per-request hook. */
+export function decorateRequestWs (fastify: FastifyInstance): void {
+  if (fastify.hasRequestDecorator('ws')) return
+  fastify.decorateRequest('ws', {
+    getter (this: FastifyRequest): boolean { return getUpgrade(this.raw) !== undefined }
+  })
 }
 
 export function getState (instance: unknown): PluginState | undefined {
@@ -219,6 +291,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     hijackSocket(upgrade)
     if (socket.destroyed) return
     socket.write(buildAcceptResponse(handshake.key, { protocol, extensions: deflate?.response, headers: responseHeaders }))
+    logUpgradeCompleted(request, reply)
 
     // ---- the connection ----
     const log = request.log
@@ -228,7 +301,8 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
       runtime: currentRuntime,
       log,
       request: json || options.errorHandler !== undefined || (hooks !== undefined && hooks.onClose.length > 0) ? request : undefined,
-      hooks
+      hooks,
+      socket
     }
     const connectionOptions: InternalOptions = {
       protocol,
@@ -240,6 +314,11 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     }
     const ws = new WebSocket(socket, connectionOptions)
     addConnection(state, route, ws)
+    if (options.errorHandler !== undefined) {
+      // as @fastify/websocket: errors of the established connection reach the errorHandler
+      ws.on('error', onPeerError)
+      ws.on('transportError', onTransportError)
+    }
     log.debug({ route, protocol }, 'websocket open')
     try {
       if (hooks !== undefined) for (const hook of hooks.onOpen) hook.call(this, ws, request)

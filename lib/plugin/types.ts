@@ -20,7 +20,7 @@ import type {
 } from 'fastify'
 import type { Sendable, SendCallback, SendOptions, WebSocket } from '../connection/connection.js'
 import type { TopicHub } from '../topics/hub.js'
-import type { InjectWSOptions } from './inject.js'
+import type { InjectWSHooks, InjectWSOptions } from './inject.js'
 import type { WebSocketRouteOptions } from './options.js'
 import type { WebSocketHookMap, WebSocketHookName } from './registry.js'
 
@@ -134,8 +134,8 @@ export interface WebSocketRouteShorthand<
   ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
 }
 
-/** `app.injectWS(path, options)` */
-export type InjectWS = (path?: string, options?: InjectWSOptions) => Promise<WebSocket>
+/** `app.injectWS(path, options, hooks)` */
+export type InjectWS = (path?: string, options?: InjectWSOptions, hooks?: InjectWSHooks) => Promise<WebSocket>
 
 declare module 'fastify' {
   interface FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider> {

@@ -14,6 +14,24 @@ export class ProtocolError extends Error {
   }
 }
 
+/**
+ * The connection under an open WebSocket failed (the peer reset it, a write hit a closed
+ * connection...): no Close frame could be exchanged, so it ends with 1006 (RFC 6455 §7.1.5:
+ * "If _The WebSocket Connection is Closed_ and no Close control frame was received by the
+ * endpoint [...], _The WebSocket Connection Close Code_ is considered to be 1006."). The
+ * operating system's error is the `cause`.
+ */
+export class TransportError extends Error {
+  readonly code: 'WS_ERR_CONNECTION_RESET' | 'WS_ERR_TRANSPORT'
+  readonly closeCode = 1006
+  constructor (cause: Error & { code?: unknown }) {
+    const reset = cause.code === 'ECONNRESET' || cause.code === 'EPIPE'
+    super(reset ? `the connection was reset by the peer (${String(cause.code)})` : `the connection failed: ${cause.message}`, { cause })
+    this.name = 'TransportError'
+    this.code = reset ? 'WS_ERR_CONNECTION_RESET' : 'WS_ERR_TRANSPORT'
+  }
+}
+
 /** A refused opening handshake: ends as an HTTP response with `statusCode` and `headers`. */
 export class HandshakeError extends Error {
   readonly code: string

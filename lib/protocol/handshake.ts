@@ -5,7 +5,7 @@
 import * as crypto from 'node:crypto'
 import { GUID } from './constants.js'
 import { HandshakeError } from './errors.js'
-import { hasToken, parseTokenList } from './header-tokens.js'
+import { hasProtocol, hasToken, parseTokenList } from './header-tokens.js'
 
 /** The parts of an HTTP request the handshake reads (Node's IncomingMessage fits). */
 export interface HandshakeRequest {
@@ -56,9 +56,15 @@ export function isValidKey (key: string): boolean {
   return last === 'A' || last === 'Q' || last === 'g' || last === 'w'
 }
 
-/** True when the request asks for a WebSocket upgrade at all (so not a plain GET). */
+/**
+ * True when the request asks for a WebSocket upgrade at all (so not a plain GET).
+ * RFC 6455 §4.2.1 (3): "An |Upgrade| header field containing the value "websocket", treated as
+ * an ASCII case-insensitive value." The header is a list of protocols, each with an optional
+ * "/version" (RFC 9110 §7.8), so "foo/2, websocket" contains it; "websocket/13", a value
+ * RFC 6455 does not name, does not.
+ */
 export function isWebSocketUpgrade (req: HandshakeRequest): boolean {
-  return hasToken(single(req.headers.upgrade), 'websocket')
+  return hasProtocol(single(req.headers.upgrade), 'websocket')
 }
 
 /** Validate a client's opening handshake (§4.2.1). Throws HandshakeError with the HTTP answer. */
@@ -72,7 +78,7 @@ export function validateHandshake (req: HandshakeRequest): ValidHandshake {
   }
   const headers = req.headers
   // §4.2.1 (3): "An |Upgrade| header field containing the value "websocket""
-  if (!hasToken(single(headers.upgrade), 'websocket')) {
+  if (!isWebSocketUpgrade(req)) {
     return fail(new HandshakeError(HandshakeErrorCode.NotUpgrade, 426, 'this resource requires a WebSocket upgrade', { upgrade: 'websocket', connection: 'Upgrade' }))
   }
   // §4.2.1 (4): "A |Connection| header field that includes the token "Upgrade""

@@ -27,23 +27,75 @@ function isOws (code: number): boolean {
   return code === 0x20 || code === 0x09
 }
 
+/** One element of an Upgrade header: a protocol name and its version, if any. */
+export interface UpgradeProtocol {
+  name: string
+  version: string | undefined
+}
+
+/**
+ * RFC 9110 §7.8:
+ *   Upgrade          = #protocol
+ *   protocol         = protocol-name ["/" protocol-version]
+ *   protocol-name    = token
+ *   protocol-version = token
+ * e.g. "HTTP/2.0, SHTTP/1.3, IRC/6.9, RTA/x11". Returns null for a value that does not follow
+ * the grammar (no whitespace around "/"). Linear in the length of the value.
+ */
+export function parseProtocolList (value: string): UpgradeProtocol[] | null {
+  const out: UpgradeProtocol[] = []
+  const n = value.length
+  let i = 0
+  const readToken = (): string | null => {
+    const start = i
+    while (i < n && isTchar(value.charCodeAt(i))) i++
+    return i === start ? null : value.slice(start, i)
+  }
+  while (i < n) {
+    while (i < n && (isOws(value.charCodeAt(i)) || value.charCodeAt(i) === 0x2c)) i++
+    if (i >= n) break
+    const name = readToken()
+    if (name === null) return null
+    let version: string | undefined
+    if (i < n && value.charCodeAt(i) === 0x2f) { // "/"
+      i++
+      const token = readToken()
+      if (token === null) return null
+      version = token
+    }
+    out.push({ name, version })
+    while (i < n && isOws(value.charCodeAt(i))) i++
+    if (i < n && value.charCodeAt(i) !== 0x2c) return null
+  }
+  return out
+}
+
+/**
+ * True when the Upgrade header `value` names the protocol `name` (ASCII case-insensitive)
+ * without a version, among any others: "foo/2, websocket" names websocket. A malformed list
+ * names nothing.
+ */
+export function hasProtocol (value: string | undefined, name: string): boolean {
+  if (value === undefined) return false
+  const list = parseProtocolList(value)
+  if (list === null) return false
+  const wanted = name.toLowerCase()
+  for (const item of list) if (item.version === undefined && item.name.toLowerCase() === wanted) return true
+  return false
+}
+
 /**
  * Split a `#token` list (RFC 7230 §7: "1#element" with optional whitespace and empty elements).
  * Returns null when an element is not a token. Linear in the length of the value.
  */
 export function parseTokenList (value: string): string[] | null {
-  const out: string[] = []
-  const n = value.length
-  let i = 0
-  while (i < n) {
-    while (i < n && (isOws(value.charCodeAt(i)) || value.charCodeAt(i) === 0x2c)) i++
-    if (i >= n) break
-    const start = i
-    while (i < n && isTchar(value.charCodeAt(i))) i++
-    if (i === start) return null
-    out.push(value.slice(start, i))
-    while (i < n && isOws(value.charCodeAt(i))) i++
-    if (i < n && value.charCodeAt(i) !== 0x2c) return null
+  // the Upgrade grammar without versions: the same walk, and "/" is not a tchar
+  const list = parseProtocolList(value)
+  if (list === null) return null
+  const out = new Array<string>(list.length)
+  for (let i = 0; i < list.length; i++) {
+    if (list[i].version !== undefined) return null
+    out[i] = list[i].name
   }
   return out
 }

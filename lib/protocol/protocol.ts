@@ -99,6 +99,8 @@ const INPUT_DONE = 1
 const CLOSE_SENT = 2
 const CLOSE_RECEIVED = 4
 const INPUT_ENDED = 8
+/** the peer's Close frame came before we sent ours: the peer started the closing handshake */
+const PEER_CLOSED_FIRST = 16
 
 /**
  * Parsers and writers of idle connections. A connection takes a parser when bytes arrive and
@@ -137,7 +139,7 @@ export class WebSocketProtocol implements ParserSink {
   private head = 0
   private untakenMessages = 0
   private untakenDeferred = 0
-  /** INPUT_DONE | CLOSE_SENT | CLOSE_RECEIVED | INPUT_ENDED (one integer: memory per connection) */
+  /** INPUT_DONE | CLOSE_SENT | CLOSE_RECEIVED | INPUT_ENDED | PEER_CLOSED_FIRST (one integer: memory per connection) */
   private bits = 0
   /** the parser saw the peer's Close frame or a violation: no `end` event follows */
   private get inputDone (): boolean { return (this.bits & INPUT_DONE) !== 0 }
@@ -174,6 +176,16 @@ export class WebSocketProtocol implements ParserSink {
   /** True once no more data frames may be sent (§5.5.1: no data after a Close frame). */
   get closing (): boolean {
     return this.closeSent
+  }
+
+  /**
+   * Who started the closing handshake (§7.1.2 "Start the WebSocket Closing Handshake"): 'peer'
+   * when its Close frame came before ours, 'local' when ours was sent first (a failure
+   * included), undefined while no Close frame was sent or received.
+   */
+  get closeInitiator (): 'local' | 'peer' | undefined {
+    if ((this.bits & PEER_CLOSED_FIRST) !== 0) return 'peer'
+    return this.closeSent ? 'local' : undefined
   }
 
   /** Bytes queued and not yet taken by takeOutput(). */
@@ -416,6 +428,7 @@ export class WebSocketProtocol implements ParserSink {
         }
         this.inputDone = true
         this.parser?.stop()
+        if (!this.closeSent) this.bits |= PEER_CLOSED_FIRST
         // echoed in reply()
         this.queue({ type: 'close', code: close.code, reason: close.reason })
       }

@@ -2,23 +2,12 @@
 import t from 'tap'
 import zlib from 'node:zlib'
 import { liveZlibStreams, PerMessageDeflate, setZlibConcurrency, zlibJobs } from '../../lib/connection/deflate.js'
-import type { DeflateParams } from '../../lib/protocol/permessage-deflate.js'
 import { ProtocolError } from '../../lib/protocol/errors.js'
-
-const params = (over: Partial<DeflateParams> = {}): DeflateParams => ({
-  serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15, ...over
-})
-
-function inflate (pmd: PerMessageDeflate, data: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => pmd.decompress(data, (err, out) => err === null ? resolve(out) : reject(err)))
-}
-function deflate (pmd: PerMessageDeflate, data: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => pmd.compress(data, (err, out) => err === null ? resolve(out) : reject(err)))
-}
+import { deflate, deflateParams, inflate } from './helpers.js'
 
 // RFC 7692 §7.2.3 examples (payloads of the frames shown there)
 t.test('RFC 7692 §7.2.3 examples inflate to "Hello"', async (t) => {
-  const pmd = new PerMessageDeflate({ params: params(), maxPayload: 1024 })
+  const pmd = new PerMessageDeflate({ params: deflateParams(), maxPayload: 1024 })
   t.teardown(() => pmd.close())
   // §7.2.3.1 "A Message Compressed Using 1 Compressed DEFLATE Block"
   t.equal((await inflate(pmd, Buffer.from([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]))).toString(), 'Hello')
@@ -35,7 +24,7 @@ t.test('RFC 7692 §7.2.3 examples inflate to "Hello"', async (t) => {
 })
 
 t.test('compress gives the RFC 7692 §7.2.3.1 / §7.2.3.2 bytes for "Hello" twice', async (t) => {
-  const pmd = new PerMessageDeflate({ params: params(), maxPayload: 1024 })
+  const pmd = new PerMessageDeflate({ params: deflateParams(), maxPayload: 1024 })
   t.teardown(() => pmd.close())
   const first = await deflate(pmd, Buffer.from('Hello'))
   t.same([...first], [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00])
@@ -44,7 +33,7 @@ t.test('compress gives the RFC 7692 §7.2.3.1 / §7.2.3.2 bytes for "Hello" twic
 })
 
 t.test('server_no_context_takeover resets the deflater after each message', async (t) => {
-  const pmd = new PerMessageDeflate({ params: params({ serverNoContextTakeover: true }), maxPayload: 1024 })
+  const pmd = new PerMessageDeflate({ params: deflateParams({ serverNoContextTakeover: true }), maxPayload: 1024 })
   t.teardown(() => pmd.close())
   const a = await deflate(pmd, Buffer.from('Hello'))
   const b = await deflate(pmd, Buffer.from('Hello'))
@@ -55,8 +44,8 @@ t.test('server_no_context_takeover resets the deflater after each message', asyn
 
 t.test('round trips of many sizes, each window size, order kept across async jobs', async (t) => {
   for (const bits of [9, 12, 15]) {
-    const sender = new PerMessageDeflate({ params: params({ serverMaxWindowBits: bits }), maxPayload: 1 << 20 })
-    const receiver = new PerMessageDeflate({ params: params({ clientMaxWindowBits: bits }), maxPayload: 1 << 20 })
+    const sender = new PerMessageDeflate({ params: deflateParams({ serverMaxWindowBits: bits }), maxPayload: 1 << 20 })
+    const receiver = new PerMessageDeflate({ params: deflateParams({ clientMaxWindowBits: bits }), maxPayload: 1 << 20 })
     const sizes = [0, 1, 16, 125, 126, 1000, 4096, 65535, 65536, 200_000]
     const inputs = sizes.map((n, i) => Buffer.from(Array.from({ length: n }, (_, k) => (k * 7 + i) % 61 + 32)))
     // fire all compressions at once: the callbacks come back in call order
@@ -74,7 +63,7 @@ t.test('zip bomb: inflation stops at maxPayload with 1009, the zlib output stays
   const maxPayload = 64 * 1024
   const bomb = zlib.deflateRawSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 })
   t.ok(bomb.length < 128 * 1024, `a ${bomb.length}-byte payload inflating to 64 MiB`)
-  const pmd = new PerMessageDeflate({ params: params(), maxPayload })
+  const pmd = new PerMessageDeflate({ params: deflateParams(), maxPayload })
   await waitFor(() => liveZlibStreams() === 0, 'earlier tests released their streams')
   const before = liveZlibStreams()
   const err = await inflate(pmd, bomb.subarray(0, bomb.length - 4)).then(() => null, (e: unknown) => e)
@@ -86,14 +75,14 @@ t.test('zip bomb: inflation stops at maxPayload with 1009, the zlib output stays
   await waitFor(() => liveZlibStreams() === before, 'the inflater is released')
   pmd.close()
   // exactly at the limit is fine
-  const exact = new PerMessageDeflate({ params: params(), maxPayload })
+  const exact = new PerMessageDeflate({ params: deflateParams(), maxPayload })
   const out = await inflate(exact, zlib.deflateRawSync(Buffer.alloc(maxPayload, 1), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4))
   t.equal(out.length, maxPayload)
   exact.close()
 })
 
 t.test('invalid compressed data fails with 1007', async (t) => {
-  const pmd = new PerMessageDeflate({ params: params(), maxPayload: 1024 })
+  const pmd = new PerMessageDeflate({ params: deflateParams(), maxPayload: 1024 })
   t.teardown(() => pmd.close())
   const err = await inflate(pmd, Buffer.from([0xff, 0xff, 0xff, 0xff])).then(() => null, (e: unknown) => e)
   t.ok(err instanceof ProtocolError)
@@ -104,7 +93,7 @@ t.test('invalid compressed data fails with 1007', async (t) => {
 t.test('close() releases zlib at once and fails queued jobs', async (t) => {
   await waitFor(() => liveZlibStreams() === 0, 'earlier tests released their streams')
   const start = liveZlibStreams()
-  const pmd = new PerMessageDeflate({ params: params(), maxPayload: 1 << 20 })
+  const pmd = new PerMessageDeflate({ params: deflateParams(), maxPayload: 1 << 20 })
   await deflate(pmd, Buffer.from('x'.repeat(2000)))
   await inflate(pmd, zlib.deflateRawSync(Buffer.from('y'.repeat(2000)), { finishFlush: zlib.constants.Z_SYNC_FLUSH }))
   t.equal(liveZlibStreams(), start + 2, 'both streams open after use')
@@ -122,7 +111,7 @@ t.test('close() releases zlib at once and fails queued jobs', async (t) => {
 t.test('a process-wide limit on zlib jobs running at once', async (t) => {
   setZlibConcurrency(2)
   t.teardown(() => setZlibConcurrency(10))
-  const contexts = Array.from({ length: 6 }, () => new PerMessageDeflate({ params: params(), maxPayload: 1 << 20 }))
+  const contexts = Array.from({ length: 6 }, () => new PerMessageDeflate({ params: deflateParams(), maxPayload: 1 << 20 }))
   let maxRunning = 0
   const jobs = contexts.map((c) => deflate(c, Buffer.alloc(256 * 1024, 3)))
   const watch = zlibJobs()
@@ -145,7 +134,7 @@ async function waitFor (cond: () => boolean, what: string): Promise<void> {
 
 t.test('without context takeover an idle connection holds no zlib stream', async (t) => {
   await waitFor(() => liveZlibStreams() === 0, 'a clean start')
-  const lean = new PerMessageDeflate({ params: params({ serverNoContextTakeover: true, clientNoContextTakeover: true }), maxPayload: 1 << 20 })
+  const lean = new PerMessageDeflate({ params: deflateParams({ serverNoContextTakeover: true, clientNoContextTakeover: true }), maxPayload: 1 << 20 })
   const text = Buffer.from('abc'.repeat(1000))
   for (let i = 0; i < 3; i++) {
     const z = await deflate(lean, text)
@@ -158,9 +147,9 @@ t.test('without context takeover an idle connection holds no zlib stream', async
   t.ok(outs.every((o) => o.equals(outs[0])), 'identical output: each started from an empty window')
   await waitFor(() => liveZlibStreams() === 0, 'released once idle')
   lean.close()
-  const keep = new PerMessageDeflate({ params: params(), maxPayload: 1 << 20 })
+  const keep = new PerMessageDeflate({ params: deflateParams(), maxPayload: 1 << 20 })
   await deflate(keep, text)
-  const peer = new PerMessageDeflate({ params: params(), maxPayload: 1 << 20 })
+  const peer = new PerMessageDeflate({ params: deflateParams(), maxPayload: 1 << 20 })
   await inflate(keep, await deflate(peer, text))
   peer.close()
   t.ok(liveZlibStreams() >= 2, 'with context takeover the streams stay')

@@ -4,6 +4,8 @@ import net from 'node:net'
 import zlib from 'node:zlib'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket, { type WebSocket, type WebSocketPluginOptions } from '../../lib/index.js'
+import type { PerMessageDeflate } from '../../lib/connection/deflate.js'
+import type { DeflateParams } from '../../lib/protocol/permessage-deflate.js'
 
 export function deadline<T> (promise: Promise<T>, what: string, ms = 10_000): Promise<T> {
   let timer: NodeJS.Timeout | undefined
@@ -19,6 +21,19 @@ export async function waitFor (cond: () => boolean, what: string, ms = 10_000): 
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
+}
+
+/** Agreed parameters: context takeover both ways, 15-bit windows, unless overridden. */
+export const deflateParams = (over: Partial<DeflateParams> = {}): DeflateParams => ({
+  serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15, ...over
+})
+
+/** PerMessageDeflate's callbacks as promises. */
+export function inflate (pmd: PerMessageDeflate, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => pmd.decompress(data, (err, out) => err === null ? resolve(out) : reject(err)))
+}
+export function deflate (pmd: PerMessageDeflate, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => pmd.compress(data, (err, out) => err === null ? resolve(out) : reject(err)))
 }
 
 /** Compress like a permessage-deflate sender (RFC 7692 §7.2.1): sync flush, tail removed. */

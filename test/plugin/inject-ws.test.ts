@@ -138,3 +138,67 @@ t.test('an https app: injectWS hands the server a secure in-memory connection', 
   t.equal(text, 'https 127.0.0.1')
   client.close()
 })
+
+t.test('injectWS(path, context, { onInit, onOpen }): both get the client socket, in order, before it resolves', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  // the handler sends at once: those messages may arrive with the 101 itself
+  const serverGot: string[] = []
+  app.ws('/greet', (socket) => {
+    socket.on('message', (data: Buffer) => serverGot.push(data.toString()))
+    for (const word of ['one', 'two', 'three']) socket.send(word)
+  })
+  const steps: string[] = []
+  const received: string[] = []
+  let initSocket: unknown
+  let openSocket: unknown
+  const ws = await app.injectWS('/greet', {}, {
+    onInit (socket) {
+      steps.push(`init ${socket.readyState}`)
+      initSocket = socket
+      socket.on('message', (data: Buffer) => received.push(data.toString()))
+    },
+    onOpen (socket) {
+      steps.push(`open ${socket.readyState}`)
+      openSocket = socket
+      socket.send('hello from onOpen')
+    }
+  })
+  steps.push('resolved')
+  t.same(steps, ['init 1', 'open 1', 'resolved'])
+  t.equal(initSocket, ws, 'onInit got the socket injectWS resolves with')
+  t.equal(openSocket, ws, 'so did onOpen')
+  await until(() => received.length === 3, 'three messages')
+  t.same(received, ['one', 'two', 'three'], 'a listener attached in onInit sees every message')
+  await until(() => serverGot.length === 1, 'the message sent in onOpen')
+  t.same(serverGot, ['hello from onOpen'])
+  ws.close()
+})
+
+t.test('injectWS hooks: a throw rejects and drops the connection; a non-function rejects before connecting', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  let upgrades = 0
+  const serverCloses: number[] = []
+  app.addHook('onRequest', async () => { upgrades++ })
+  app.addWebSocketHook('onClose', (_socket, _request, info) => { serverCloses.push(info.code) })
+  app.ws('/ws', () => {})
+
+  await t.rejects(app.injectWS('/ws', {}, { onInit () { throw new Error('init failed') } }), { message: 'init failed' })
+  await until(() => serverCloses.length === 1, 'the server to see the connection drop')
+  await t.rejects(app.injectWS('/ws', {}, { onOpen () { throw new Error('open failed') } }), { message: 'open failed' })
+  await until(() => serverCloses.length === 2, 'the server to see the second drop')
+  t.same(serverCloses, [1006, 1006])
+
+  const before = upgrades
+  await t.rejects(app.injectWS('/ws', {}, { onInit: 'nope' as never }), { name: 'TypeError', code: 'FST_ERR_WS_INVALID_HOOK' })
+  await t.rejects(app.injectWS('/ws', {}, { onOpen: 42 as never }), { name: 'TypeError', code: 'FST_ERR_WS_INVALID_HOOK' })
+  t.equal(upgrades, before, 'no upgrade request was made')
+
+  // a refused upgrade opens no socket: neither hook runs
+  const called: string[] = []
+  await t.rejects(app.injectWS('/missing', {}, { onInit: () => called.push('init'), onOpen: () => called.push('open') }), { statusCode: 404, name: 'WebSocketUpgradeError' })
+  t.same(called, [])
+})

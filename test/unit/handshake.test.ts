@@ -58,6 +58,9 @@ t.test('rejections: status, code and corrective headers', async (t) => {
     ['no Upgrade header', request({ upgrade: undefined }), { code: 'WS_ERR_UPGRADE_REQUIRED', statusCode: 426, headers: { upgrade: 'websocket', connection: 'Upgrade' } }],
     ['Upgrade: h2c', request({ upgrade: 'h2c' }), { code: 'WS_ERR_UPGRADE_REQUIRED', statusCode: 426 }],
     ['Upgrade: websocket2', request({ upgrade: 'websocket2' }), { code: 'WS_ERR_UPGRADE_REQUIRED', statusCode: 426 }],
+    ['Upgrade: websocket/13 (a version RFC 6455 does not name)', request({ upgrade: 'websocket/13' }), { code: 'WS_ERR_UPGRADE_REQUIRED', statusCode: 426 }],
+    ['Upgrade: foo/2 websocket (no comma)', request({ upgrade: 'foo/2 websocket' }), { code: 'WS_ERR_UPGRADE_REQUIRED', statusCode: 426 }],
+    ['Upgrade: foo/, websocket (malformed list)', request({ upgrade: 'foo/, websocket' }), { code: 'WS_ERR_UPGRADE_REQUIRED', statusCode: 426 }],
     ['no Connection header', request({ connection: undefined }), { code: 'WS_ERR_HANDSHAKE_CONNECTION', statusCode: 400 }],
     ['Connection: keep-alive', request({ connection: 'keep-alive' }), { code: 'WS_ERR_HANDSHAKE_CONNECTION', statusCode: 400 }],
     ['Connection: upgrades', request({ connection: 'upgrades' }), { code: 'WS_ERR_HANDSHAKE_CONNECTION', statusCode: 400 }],
@@ -101,12 +104,18 @@ t.test('accepted variants: token lists and case-insensitivity', async (t) => {
     ['Upgrade: WebSocket', request({ upgrade: 'WebSocket' })],
     ['Upgrade: WEBSOCKET', request({ upgrade: 'WEBSOCKET' })],
     ['Upgrade list', request({ upgrade: 'h2c, websocket' })],
+    ['Upgrade: foo/2, websocket (RFC 9110 §7.8 product/version)', request({ upgrade: 'foo/2, websocket' })],
+    ['Upgrade: websocket, foo/2', request({ upgrade: 'websocket, foo/2' })],
+    ['Upgrade: HTTP/2.0, SHTTP/1.3, WebSocket', request({ upgrade: 'HTTP/2.0, SHTTP/1.3, WebSocket' })],
+    ['Upgrade with OWS and empty elements', request({ upgrade: ' , foo/2 ,\twebsocket , ' })],
+    ['Upgrade as an array (joined)', request({ upgrade: ['foo/2', 'websocket'] })],
     ['version with OWS', request({ 'sec-websocket-version': ' 13 ' })],
     ['key with OWS', request({ 'sec-websocket-key': ` ${KEY}\t` })],
     ['headers as arrays (joined)', request({ connection: ['keep-alive', 'Upgrade'] })],
     ['HTTP/1.2', request({}, { httpVersionMinor: 2 })]
   ]
   for (const [name, req] of ok) t.equal(refusal(req), 'accepted', name)
+  t.ok(isWebSocketUpgrade(request({ upgrade: 'foo/2, websocket' })), 'a product/version token before websocket is still an upgrade')
   t.equal(validateHandshake(request({ 'sec-websocket-key': ` ${KEY}\t` })).key, KEY, 'the key is trimmed')
   // random 16-byte keys are always valid, and their accept values are 28 characters of base64
   for (let i = 0; i < 200; i++) {

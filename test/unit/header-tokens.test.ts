@@ -1,7 +1,7 @@
 // lib/protocol/header-tokens.ts: #token lists (RFC 7230 §7) and Sec-WebSocket-Extensions
 // (RFC 6455 §9.1), linear-time and prototype-safe.
 import t from 'tap'
-import { hasToken, isTchar, isToken, parseExtensions, parseTokenList, type ExtensionOffer } from '../../lib/protocol/header-tokens.js'
+import { hasProtocol, hasToken, isTchar, isToken, parseExtensions, parseProtocolList, parseTokenList, type ExtensionOffer } from '../../lib/protocol/header-tokens.js'
 
 /** Offers as plain values: [name, [[param, value]...], duplicate]. */
 function plain (offers: ExtensionOffer[] | null): unknown {
@@ -46,6 +46,43 @@ t.test('token lists', async (t) => {
   t.notOk(hasToken('upgrade x', 'upgrade'), 'a malformed list holds no token')
   t.notOk(hasToken('__proto__', 'constructor'))
   t.ok(hasToken('__proto__', '__proto__'))
+})
+
+t.test('Upgrade protocol lists (RFC 9110 §7.8: protocol-name ["/" protocol-version])', async (t) => {
+  const cases: Array<[string, Array<[string, string | undefined]> | null]> = [
+    ['', []],
+    ['websocket', [['websocket', undefined]]],
+    ['foo/2, websocket', [['foo', '2'], ['websocket', undefined]]],
+    ['websocket, foo/2', [['websocket', undefined], ['foo', '2']]],
+    // the example of RFC 9110 §7.8
+    ['HTTP/2.0, SHTTP/1.3, IRC/6.9, RTA/x11', [['HTTP', '2.0'], ['SHTTP', '1.3'], ['IRC', '6.9'], ['RTA', 'x11']]],
+    ['websocket/13', [['websocket', '13']]],
+    [' , foo/2 ,	, websocket ,', [['foo', '2'], ['websocket', undefined]]],
+    ['foo/', null],
+    ['/2', null],
+    ['foo/2/3', null],
+    ['foo /2', null],
+    ['foo/ 2', null],
+    ['foo/2 websocket', null],
+    ['foo/"2"', null],
+    ['websocket;q=1', null],
+    ['__proto__/constructor', [['__proto__', 'constructor']]]
+  ]
+  for (const [value, want] of cases) {
+    const got = parseProtocolList(value)
+    t.same(got === null ? null : got.map((p) => [p.name, p.version]), want, JSON.stringify(value))
+  }
+  t.ok(hasProtocol('foo/2, websocket', 'websocket'))
+  t.ok(hasProtocol('HTTP/2.0, WebSocket', 'websocket'), 'names compare ASCII case-insensitively')
+  t.ok(hasProtocol('websocket', 'websocket'))
+  t.notOk(hasProtocol('websocket/13', 'websocket'), 'a versioned element is not the bare protocol')
+  t.notOk(hasProtocol('foo/websocket', 'websocket'), 'a version is not a name')
+  t.notOk(hasProtocol('websocket2, h2c', 'websocket'))
+  t.notOk(hasProtocol('foo/, websocket', 'websocket'), 'a malformed list holds no protocol')
+  t.notOk(hasProtocol(undefined, 'websocket'))
+  const long = ' '.repeat(50000)
+  t.ok(hasProtocol('foo/2,' + long + 'websocket', 'websocket'), 'linear in the length of the value')
+  t.equal(parseProtocolList('foo/2' + long + 'websocket'), null)
 })
 
 t.test('extension offers with parameters', async (t) => {
