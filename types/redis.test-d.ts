@@ -7,7 +7,7 @@ import { redisAdapter, type RedisAdapterError, type RedisAdapterStats, type Redi
 
 function expectType<T> (_value: T): void {}
 
-const adapter = redisAdapter({ url: 'redis://127.0.0.1:6379', prefix: 'app', sharded: true, presenceTimeout: 500 })
+const adapter = redisAdapter({ url: 'redis://127.0.0.1:6379', prefix: 'app', sharded: true, presenceTimeout: 500, maxPendingBytes: 1 << 20 })
 expectType<RedisTopicAdapter>(adapter)
 expectType<TopicAdapter>(adapter)
 expectType<RedisAdapterStats>(adapter.stats)

@@ -22,7 +22,7 @@
 import { randomBytes } from 'node:crypto'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { TopicAdapter, TopicAdapterHost, TopicPublication } from './adapter.js'
-import { decodeEnvelope, encodePresenceReply, encodePresenceRequest, encodePublication, EnvelopeKind, INSTANCE_ID_LENGTH, type PublicationKind } from './redis-envelope.js'
+import { decodeEnvelope, encodePresenceReply, encodePresenceRequest, encodePublication, EnvelopeKind, HEADER_LENGTH, INSTANCE_ID_LENGTH, type PublicationKind } from './redis-envelope.js'
 import { PresenceRequests } from './redis-presence.js'
 import { RedisAdapterErrorCode, adapterError, checkRedisAdapterOptions, type CheckedRedisAdapterOptions, type RedisAdapterOptions } from './redis-options.js'
 
@@ -86,6 +86,11 @@ export class RedisTopicAdapter implements TopicAdapter {
   private sub: Connection | null = null
   private down = false
   private unforwardedInOutage = 0
+  /** bytes of publications sent and not yet answered by Redis */
+  private pendingBytes = 0
+  /** maxPendingBytes was reached; publications not forwarded since */
+  private overloaded = false
+  private unforwardedInOverload = 0
   private closed = false
 
   constructor (options: RedisAdapterOptions = {}) {
@@ -152,10 +157,16 @@ export class RedisTopicAdapter implements TopicAdapter {
       this.notForwarded()
       return
     }
+    const size = HEADER_LENGTH + publication.payload.length
+    if (this.pendingBytes + size > this.options.maxPendingBytes) {
+      this.overload()
+      return
+    }
     const channel = this.channelOf(publication.topic)
     const envelope = encodePublication(this.instanceId, publication.payload, publicationKind(publication))
+    this.pendingBytes += size
     const sent = this.options.sharded ? pub.spublish(channel, envelope) : pub.publish(channel, envelope)
-    sent.then(undefined, () => this.notForwarded())
+    sent.then(() => this.answered(size), () => { this.answered(size); this.notForwarded() })
   }
 
   async subscriberCount (topic: string): Promise<number> {
@@ -285,6 +296,28 @@ export class RedisTopicAdapter implements TopicAdapter {
     }
     this.unforwardedInOutage++
     this.lost()
+  }
+
+  /**
+   * Redis is connected but has not answered `maxPendingBytes` of publications: memory stays
+   * bounded, so this publication is delivered locally only. Reported once per episode.
+   */
+  private overload (): void {
+    this.stats.unforwarded++
+    this.unforwardedInOverload++
+    if (this.overloaded) return
+    this.overloaded = true
+    this.host?.onError(adapterError(RedisAdapterErrorCode.Overloaded, `Redis has not answered ${this.pendingBytes} bytes of publications: new ones reach this instance's subscribers only until it catches up`, { unforwarded: 0, recovered: false }))
+  }
+
+  /** Redis answered (or failed) a publication of `size` bytes; an overload ends at half the bound. */
+  private answered (size: number): void {
+    this.pendingBytes -= size
+    if (!this.overloaded || this.pendingBytes > this.options.maxPendingBytes / 2) return
+    this.overloaded = false
+    const lost = this.unforwardedInOverload
+    this.unforwardedInOverload = 0
+    this.host?.onError(adapterError(RedisAdapterErrorCode.Overloaded, `Redis caught up; ${lost} publication(s) were delivered to this instance's subscribers only meanwhile`, { unforwarded: lost, recovered: true }))
   }
 
   private refused (error: Error): void {

@@ -23,7 +23,7 @@
 
 export const ENVELOPE_VERSION = 1
 export const INSTANCE_ID_LENGTH = 16
-const HEADER_LENGTH = 2 + INSTANCE_ID_LENGTH
+export const HEADER_LENGTH = 2 + INSTANCE_ID_LENGTH
 
 export const EnvelopeKind = {
   Text: 1,

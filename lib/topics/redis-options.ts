@@ -20,12 +20,18 @@ export interface RedisAdapterOptions {
   sharded?: boolean
   /** how long `subscriberCount()` waits for the other instances' answers, in ms; default 1000 */
   presenceTimeout?: number
+  /**
+   * bytes of publications sent to Redis and not yet answered; past it, publications are not
+   * forwarded (counted and reported) until Redis catches up; default 16 MiB
+   */
+  maxPendingBytes?: number
 }
 
 export const REDIS_ADAPTER_DEFAULTS = {
   prefix: 'fastify-rfc6455',
   sharded: false,
-  presenceTimeout: 1000
+  presenceTimeout: 1000,
+  maxPendingBytes: 16 * 1024 * 1024
 } as const
 
 export const RedisAdapterErrorCode = {
@@ -35,6 +41,8 @@ export const RedisAdapterErrorCode = {
   InUse: 'FST_ERR_WS_REDIS_ADAPTER_IN_USE',
   /** Redis unreachable or refusing: publications not forwarded (reported), presence not asked (rejected) */
   Unavailable: 'WS_ERR_ADAPTER_UNAVAILABLE',
+  /** Redis connected but not answering fast enough: maxPendingBytes reached (reported) */
+  Overloaded: 'WS_ERR_ADAPTER_OVERLOADED',
   /** a message on an adapter channel that is not an envelope of this version (reported, ignored) */
   Message: 'WS_ERR_ADAPTER_MESSAGE',
   /** not every instance answered a presence request in time (rejected) */
@@ -47,16 +55,16 @@ export function adapterError (code: string, message: string, extra: { unforwarde
   return Object.assign(new Error(message), { code }, extra)
 }
 
-const KNOWN = new Set(['url', 'client', 'prefix', 'sharded', 'presenceTimeout'])
+const KNOWN = new Set(['url', 'client', 'prefix', 'sharded', 'presenceTimeout', 'maxPendingBytes'])
 
-export type CheckedRedisAdapterOptions = RedisAdapterOptions & { prefix: string, sharded: boolean, presenceTimeout: number }
+export type CheckedRedisAdapterOptions = RedisAdapterOptions & { prefix: string, sharded: boolean, presenceTimeout: number, maxPendingBytes: number }
 
 export function checkRedisAdapterOptions (options: RedisAdapterOptions): CheckedRedisAdapterOptions {
   if (options === null || typeof options !== 'object') throw argumentError('type', RedisAdapterErrorCode.Option, 'redisAdapter() takes an options object')
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw argumentError('type', RedisAdapterErrorCode.Option, `unknown redisAdapter() option "${key}"`)
   }
-  const { url, client, prefix, sharded, presenceTimeout } = { ...REDIS_ADAPTER_DEFAULTS, ...options }
+  const { url, client, prefix, sharded, presenceTimeout, maxPendingBytes } = { ...REDIS_ADAPTER_DEFAULTS, ...options }
   if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
     throw argumentError('type', RedisAdapterErrorCode.Option, 'redisAdapter() option "url" must be a redis:// or rediss:// URL')
   }
@@ -71,5 +79,8 @@ export function checkRedisAdapterOptions (options: RedisAdapterOptions): Checked
   if (!Number.isInteger(presenceTimeout) || presenceTimeout <= 0) {
     throw argumentError('range', RedisAdapterErrorCode.Option, 'redisAdapter() option "presenceTimeout" must be a positive integer (ms)')
   }
-  return { url, client, prefix, sharded, presenceTimeout }
+  if (!Number.isInteger(maxPendingBytes) || maxPendingBytes <= 0) {
+    throw argumentError('range', RedisAdapterErrorCode.Option, 'redisAdapter() option "maxPendingBytes" must be a positive integer (bytes)')
+  }
+  return { url, client, prefix, sharded, presenceTimeout, maxPendingBytes }
 }

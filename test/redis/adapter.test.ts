@@ -144,13 +144,34 @@ t.test('a Redis outage: local service goes on, lost forwards are counted and rep
   const recovered = (h: RecordingHost) => h.errors.some((e) => e.recovered === true)
   await a.host.until(() => recovered(a.host), 'a recovers')
   await b.host.until(() => recovered(b.host), 'b recovers')
-  t.match(a.host.errors.find((e) => e.recovered === true), { code: RedisAdapterErrorCode.Unavailable, unforwarded: 5 })
+  t.match(a.host.errors.find((e) => e.recovered === true), { code: RedisAdapterErrorCode.Unavailable, unforwarded: 5 }, JSON.stringify(a.host.errors.map((e) => [e.code, e.recovered, e.unforwarded, e.message])))
   a.adapter.publish(text('room', 'after'))
   a.adapter.publish(text('later', 'new topic'))
   await b.host.until(() => b.host.delivered.length === 3, 'delivered after the restart')
   t.same(b.host.texts(), ['room:text:before', 'room:text:after', 'later:text:new topic'], 'nothing from the outage arrives late, nothing twice')
   t.equal(a.adapter.stats.unforwarded, 5, 'each publication that could not be forwarded is counted')
   t.equal(a.adapter.stats.outages, 1)
+})
+
+t.test('Redis alive but not answering: what awaits its answer is bounded by maxPendingBytes, the rest is counted and reported', async (t) => {
+  const server = await redisFor(t)
+  const a = await instance(t, server, { maxPendingBytes: 1024 * 1024 })
+  const b = await instance(t, server)
+  await b.adapter.subscribe('room')
+  server.pause()
+  t.teardown(() => server.resume())
+  const payload = Buffer.alloc(64 * 1024, 1)
+  // 1 MiB holds 15 envelopes of 64 KiB + 18 bytes: the 16th and later are not forwarded
+  for (let i = 0; i < 40; i++) a.adapter.publish({ topic: 'room', payload: Buffer.concat([Buffer.from([i]), payload]), binary: true })
+  t.equal(a.adapter.stats.unforwarded, 25, 'past the bound, publications are counted, not queued')
+  t.match(a.host.errors, [{ code: RedisAdapterErrorCode.Overloaded, recovered: false }], 'reported once')
+  server.resume()
+  await a.host.until(() => a.host.errors.some((e) => e.recovered === true), 'the backlog drains')
+  t.match(a.host.errors.at(-1), { code: RedisAdapterErrorCode.Overloaded, recovered: true, unforwarded: 25 })
+  a.adapter.publish(text('room', 'after'))
+  await b.host.until(() => b.host.delivered.length === 16, 'the forwarded ones and the next')
+  t.same(b.host.delivered.slice(0, 15).map((p) => p.payload[0]), Array.from({ length: 15 }, (_, i) => i), 'the first 15, in order')
+  t.same(b.host.texts().at(-1), 'room:text:after')
 })
 
 t.test('an instance started while Redis is down serves locally and joins when Redis comes', async (t) => {
@@ -198,7 +219,7 @@ t.test('presence times out with a coded error when an instance does not answer',
 
 t.test('options are checked at the call, with coded errors', async (t) => {
   const bad: unknown[] = [
-    { url: 'http://x' }, { prefix: '' }, { sharded: 'yes' }, { presenceTimeout: 0 }, { presenceTimeout: 1.5 },
+    { url: 'http://x' }, { prefix: '' }, { sharded: 'yes' }, { presenceTimeout: 0 }, { presenceTimeout: 1.5 }, { maxPendingBytes: -1 },
     { bogus: 1 }, { client: 'redis' }, null
   ]
   for (const options of bad) {

@@ -61,6 +61,16 @@ export class RedisServer {
     })
   }
 
+  /** Freeze the server (SIGSTOP): connections stay up, nothing is read or answered. */
+  pause (): void {
+    this.child?.kill('SIGSTOP')
+  }
+
+  /** Let a paused server run again (SIGCONT). */
+  resume (): void {
+    this.child?.kill('SIGCONT')
+  }
+
   /** Kill the server at once and wait for the process to end. */
   async stop (): Promise<void> {
     const child = this.child
