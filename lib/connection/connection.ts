@@ -34,7 +34,7 @@ const FRAGMENT = { fin: false, rsv: 0 }
 
 export { ReadyState }
 
-export type { MessageData, Sendable, SendCallback, SendOptions, SocketPublishOptions, WebSocketEvents, WebSocketOptions } from './types.js'
+export type { MessageData, Sendable, SendableData, SendCallback, SendOptions, SocketPublishOptions, WebSocketEvents, WebSocketOptions } from './types.js'
 
 type OwnedSocket = Duplex & { [kWebSocket]: WebSocket }
 

@@ -3,6 +3,7 @@ import zlib from 'node:zlib'
 import {
   checkNegotiationOptions, type DeflateNegotiationOptions, MAX_WINDOW_BITS
 } from '../protocol/permessage-deflate.js'
+import { argumentError } from '../protocol/errors.js'
 
 /** Options of the plugin / route (`perMessageDeflate: true | {...}`). */
 export interface PerMessageDeflateOptions extends DeflateNegotiationOptions {
@@ -34,7 +35,7 @@ export const DEFLATE_DEFAULTS: ResolvedDeflateOptions = {
 function intIn (name: string, value: unknown, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`fastify-rfc6455: perMessageDeflate.${name} must be an integer from ${min} to ${max}`)
+    throw argumentError('range', 'FST_ERR_WS_INVALID_OPTION', `fastify-rfc6455: perMessageDeflate.${name} must be an integer from ${min} to ${max}`)
   }
   return value
 }
@@ -48,7 +49,7 @@ export function resolveDeflateOptions (value: boolean | PerMessageDeflateOptions
   if (value === false) return null
   if (value === true) return base ?? DEFLATE_DEFAULTS
   if (value === null || typeof value !== 'object') {
-    throw new TypeError('fastify-rfc6455: option perMessageDeflate must be a boolean or an object')
+    throw argumentError('type', 'FST_ERR_WS_INVALID_OPTION', 'fastify-rfc6455: option perMessageDeflate must be a boolean or an object')
   }
   const from = base ?? DEFLATE_DEFAULTS
   const negotiation = checkNegotiationOptions({

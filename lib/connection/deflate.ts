@@ -20,7 +20,7 @@
  */
 import zlib from 'node:zlib'
 import { DeflateCloseCode, DeflateErrorCode, type DeflateParams } from '../protocol/permessage-deflate.js'
-import { ProtocolError } from '../protocol/errors.js'
+import { argumentError, ProtocolError } from '../protocol/errors.js'
 
 export { DEFLATE_DEFAULTS, type PerMessageDeflateOptions, resolveDeflateOptions, type ResolvedDeflateOptions } from './deflate-options.js'
 
@@ -33,7 +33,7 @@ const waiting: Direction[] = []
 
 /** At most `n` zlib jobs (inflate or deflate of one message) run at once in this process. */
 export function setZlibConcurrency (n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError('zlib concurrency must be a positive integer')
+  if (!Number.isInteger(n) || n < 1) throw argumentError('range', 'FST_ERR_WS_INVALID_OPTION', 'fastify-rfc6455: zlib concurrency must be a positive integer')
   zlibConcurrency = n
   while (running < zlibConcurrency && waiting.length > 0) { running++; (waiting.shift() as Direction).start() }
 }

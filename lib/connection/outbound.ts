@@ -193,7 +193,7 @@ export abstract class OutboundConnection extends InboundConnection {
     return true
   }
 
-  /** send()'s answer: false while backed up, and then a 'drain' is owed (issue 5). */
+  /** send()'s answer: false while backed up, and then a 'drain' is owed. */
   private sendResult (): boolean {
     if (!this.backedUp) return true
     this.owedDrain = true

@@ -83,6 +83,8 @@ type NotPlainData = Date | RegExp | Map<unknown, unknown> | Set<unknown> | WeakM
  * object or array (sent as JSON). `send(42)`, `send(new Date())` or `send(null)` do not compile.
  */
 export type Sendable<T> = T extends string | BinaryData ? unknown : T extends NotPlainData ? never : T extends object ? unknown : never
+/** Every value send() may be given, as one type (the check of `Sendable` aside). */
+export type SendableData = string | BinaryData | object
 
 
 /** Events of a WebSocket and their listener arguments. */

@@ -1,13 +1,16 @@
 /**
- * Plugin and route options, with their defaults. Route options override plugin options.
+ * Plugin and route options: their types, one table of defaults and checks, and the resolution of
+ * a registration's options and of a route's over them (route options override plugin options).
  */
-import type { FastifyRequest } from 'fastify'
+import type { Server as NetServer } from 'node:net'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from '../connection/connection.js'
 import { Defaults } from '../protocol/constants.js'
 import { LimitDefaults } from '../connection/limits.js'
-import { type PerMessageDeflateOptions, type ResolvedDeflateOptions, resolveDeflateOptions } from '../connection/deflate.js' // issue 4
-import type { InvalidMessageError } from './messages.js'
+import { type PerMessageDeflateOptions, type ResolvedDeflateOptions, resolveDeflateOptions } from '../connection/deflate.js'
 import type { TopicAdapter } from '../topics/adapter.js'
+import type { InvalidMessageError } from './messages.js'
+import { checkOptionNames, invalidOption, movedOptionError, withOptionName } from './option-errors.js'
 
 export type ProtocolSelector = (offered: string[], request: FastifyRequest) => string | undefined
 
@@ -53,12 +56,12 @@ export interface WebSocketRouteOptions extends LimitOptions {
   errorHandler?: WebSocketErrorHandler
   /**
    * permessage-deflate (RFC 7692): `true` for the defaults, an object for settings (a route's
-   * object is merged over the plugin's), `false` to turn it off. Default: off (issue 4).
+   * object is merged over the plugin's), `false` to turn it off. Default: off.
    */
   perMessageDeflate?: boolean | PerMessageDeflateOptions
 }
 
-// ---- flow control, liveness and admission limits (issue 5) ----------------------------------
+// ---- flow control, liveness and admission limits ---------------------------------------------
 // Connection-level defaults and their rationale: lib/connection/limits.ts.
 
 /** Decides whether a browser page from `origin` may open this WebSocket (undefined: no Origin header). */
@@ -94,169 +97,235 @@ export interface LimitOptions {
   maxConnections?: number
 }
 
-export const limitOptionKeys = {
-  heartbeatInterval: true,
-  idleTimeout: true,
-  maxLifetime: true,
-  incompleteMessageTimeout: true,
-  maxBufferedAmount: true,
-  bufferedAmountPolicy: true,
-  maxQueuedMessages: true,
-  maxQueuedBytes: true,
-  allowedOrigins: true,
-  maxConnections: true
-} as const satisfies Record<keyof LimitOptions, true>
 
-export interface ResolvedLimits {
-  heartbeatInterval: number
-  idleTimeout: number
-  maxLifetime: number
-  incompleteMessageTimeout: number
-  /** undefined: derived from maxPayload by the connection */
-  maxBufferedAmount: number | undefined
-  bufferedAmountPolicy: 'close' | 'drop'
-  maxQueuedMessages: number
-  maxQueuedBytes: number | undefined
-  allowedOrigins: OriginCheck | undefined
-  maxConnections: number
+// ---- plugin-only options --------------------------------------------------------------------
+
+/**
+ * Runs when the app closes, before the plugin closes the remaining connections with 1001: say
+ * goodbye, persist state. `this` is the registration's Fastify instance. Async (without a
+ * parameter), or calling `done` when it declares one.
+ */
+export type PreCloseHook = (this: FastifyInstance, done: (error?: Error) => void) => void | Promise<unknown>
+
+export interface WebSocketPluginOptions extends WebSocketRouteOptions {
+  /**
+   * Another HTTP(S) server whose upgrade requests this app serves too (routed through the app's
+   * router and hooks, like those of `app.server`). Default: `app.server` only.
+   */
+  server?: NetServer
+  /** run on `app.close()` before the open connections are closed with 1001; default: none */
+  preClose?: PreCloseHook
+  /** carries topic publications to other processes; default: in-process only */
+  adapter?: TopicAdapter
 }
 
-function limitInteger (name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (value === Infinity && name === 'maxConnections') return value
+// ---- the option table -----------------------------------------------------------------------
+// One entry per option: its default and the check that turns a given value into the resolved
+// one (or throws FST_ERR_WS_INVALID_OPTION). A new option is one entry here, one field in the
+// interface above and one row in the README's Options table.
+
+interface OptionRule<T> {
+  readonly default: T
+  /** `inherited`: the plugin's resolved value when a route sets the option, else the default */
+  readonly check: (value: unknown, name: string, inherited: T) => T
+  /** `app.ws()` takes it at the top level of its options, next to Fastify's (else under `ws` only) */
+  readonly topLevel: boolean
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyRule = OptionRule<any>
+
+function option<T> (defaultValue: T, check: OptionRule<T>['check'], topLevel = true): OptionRule<T> {
+  return { default: defaultValue, check, topLevel }
+}
+
+function integer (value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new TypeError(`fastify-rfc6455: option ${name} must be a non-negative integer`)
+    throw invalidOption(`option ${name} must be a non-negative integer`)
   }
   return value
 }
 
-function originCheck (value: LimitOptions['allowedOrigins']): OriginCheck | undefined {
-  if (value === undefined || typeof value === 'function') return value
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
-    throw new TypeError('fastify-rfc6455: option allowedOrigins must be an array of strings or a function')
+function integerOrInfinity (value: unknown, name: string): number {
+  if (value === Infinity) return value
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw invalidOption(`option ${name} must be a non-negative integer or Infinity`)
   }
+  return value
+}
+
+function oneOf<const T extends string> (...values: T[]) {
+  return (value: unknown, name: string): T => {
+    if (!values.includes(value as T)) throw invalidOption(`option ${name} must be ${values.map((v) => `'${v}'`).join(' or ')}`)
+    return value as T
+  }
+}
+
+function isFunction<F> (value: unknown, name: string): F {
+  if (typeof value !== 'function') throw invalidOption(`option ${name} must be a function`)
+  return value as F
+}
+
+function isStringList (value: unknown): value is readonly string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string')
+}
+
+function protocolList (value: unknown, name: string): readonly string[] | ProtocolSelector {
+  if (typeof value !== 'function' && !isStringList(value)) throw invalidOption(`option ${name} must be an array of strings or a function`)
+  return value as readonly string[] | ProtocolSelector
+}
+
+function originCheck (value: unknown, name: string): OriginCheck {
+  if (typeof value === 'function') return value as OriginCheck
+  if (!isStringList(value)) throw invalidOption(`option ${name} must be an array of strings or a function`)
   const allowed = new Set(value.map((v) => v.toLowerCase()))
   // RFC 6454 §7.3: the Origin header is one serialized origin ("null" for opaque origins)
   return (origin) => origin === undefined || allowed.has(origin.toLowerCase())
 }
 
-/** Route limits fall back to the plugin's (base); the plugin's fall back to the defaults. */
-export function resolveLimits (route: LimitOptions | undefined, base: ResolvedLimits | undefined): ResolvedLimits {
-  const policy = route?.bufferedAmountPolicy ?? base?.bufferedAmountPolicy ?? LimitDefaults.bufferedAmountPolicy
-  if (policy !== 'close' && policy !== 'drop') {
-    throw new TypeError("fastify-rfc6455: option bufferedAmountPolicy must be 'close' or 'drop'")
+function invalidMessagePolicy (value: unknown, name: string): InvalidMessagePolicy {
+  if (value !== 'reply' && value !== 'close' && typeof value !== 'function') {
+    throw invalidOption(`option ${name} must be 'reply', 'close' or a function`)
   }
-  const optional = (name: 'maxBufferedAmount' | 'maxQueuedBytes'): number | undefined => {
-    const v = route?.[name]
-    return v === undefined ? base?.[name] : limitInteger(name, v, 0)
-  }
-  return {
-    heartbeatInterval: limitInteger('heartbeatInterval', route?.heartbeatInterval, base?.heartbeatInterval ?? LimitDefaults.heartbeatInterval),
-    idleTimeout: limitInteger('idleTimeout', route?.idleTimeout, base?.idleTimeout ?? LimitDefaults.idleTimeout),
-    maxLifetime: limitInteger('maxLifetime', route?.maxLifetime, base?.maxLifetime ?? LimitDefaults.maxLifetime),
-    incompleteMessageTimeout: limitInteger('incompleteMessageTimeout', route?.incompleteMessageTimeout, base?.incompleteMessageTimeout ?? LimitDefaults.incompleteMessageTimeout),
-    maxBufferedAmount: optional('maxBufferedAmount'),
-    bufferedAmountPolicy: policy,
-    maxQueuedMessages: limitInteger('maxQueuedMessages', route?.maxQueuedMessages, base?.maxQueuedMessages ?? LimitDefaults.maxQueuedMessages),
-    maxQueuedBytes: optional('maxQueuedBytes'),
-    allowedOrigins: route?.allowedOrigins === undefined ? base?.allowedOrigins : originCheck(route.allowedOrigins),
-    maxConnections: limitInteger('maxConnections', route?.maxConnections, base?.maxConnections ?? Infinity)
-  }
+  return value as InvalidMessagePolicy
 }
-// ---- end of issue 5 limits ----
+
+function boolean (value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw invalidOption(`option ${name} must be a boolean`)
+  return value
+}
+
+const routeOptionTable = {
+  // 0 (as in ws) and Infinity: no limit (lib/connection/limits.ts resolveMaxPayload)
+  maxPayload: option(Defaults.maxPayload, integerOrInfinity),
+  maxFragments: option(Defaults.maxFragments, integer),
+  closeTimeout: option(Defaults.closeTimeout, integer),
+  sharedReadBuffer: option(true, boolean),
+  protocols: option<readonly string[] | ProtocolSelector>([], protocolList),
+  invalidMessage: option<InvalidMessagePolicy>('reply', invalidMessagePolicy),
+  // under `ws` only: a top-level `errorHandler` is Fastify's own (HTTP) route option
+  errorHandler: option<WebSocketErrorHandler | undefined>(undefined, isFunction, false),
+  // null: permessage-deflate is not offered back; a route's object is merged over the plugin's
+  perMessageDeflate: option<ResolvedDeflateOptions | null>(null, (value, name, inherited) =>
+    withOptionName(name, () => resolveDeflateOptions(value as boolean | PerMessageDeflateOptions, inherited))),
+  // flow control, liveness and admission (defaults and rationale: lib/connection/limits.ts)
+  heartbeatInterval: option(LimitDefaults.heartbeatInterval, integer),
+  idleTimeout: option(LimitDefaults.idleTimeout, integer),
+  maxLifetime: option(LimitDefaults.maxLifetime, integer),
+  incompleteMessageTimeout: option(LimitDefaults.incompleteMessageTimeout, integer),
+  // undefined: derived from maxPayload by the connection
+  maxBufferedAmount: option<number | undefined>(undefined, integer),
+  bufferedAmountPolicy: option<'close' | 'drop'>(LimitDefaults.bufferedAmountPolicy, oneOf('close', 'drop')),
+  maxQueuedMessages: option(LimitDefaults.maxQueuedMessages, integer),
+  maxQueuedBytes: option<number | undefined>(undefined, integer),
+  allowedOrigins: option<OriginCheck | undefined>(undefined, originCheck),
+  maxConnections: option(Infinity, integerOrInfinity)
+} as const satisfies { [K in keyof WebSocketRouteOptions]-?: AnyRule }
+
+type RouteOptionName = keyof typeof routeOptionTable
+const routeOptionNames = Object.keys(routeOptionTable) as RouteOptionName[]
+
+/** The options of a route (and the defaults of a registration's routes), resolved and checked. */
+export type ResolvedOptions = { -readonly [K in RouteOptionName]: (typeof routeOptionTable)[K]['default'] }
+export type ResolvedLimits = Pick<ResolvedOptions, keyof LimitOptions>
+
+function isTopicAdapter (value: unknown, name: string): TopicAdapter {
+  const methods = ['init', 'subscribe', 'unsubscribe', 'publish', 'subscriberCount', 'close'] as const
+  const missing = value !== null && typeof value === 'object'
+    ? methods.filter((m) => typeof (value as Record<string, unknown>)[m] !== 'function')
+    : methods
+  if (missing.length > 0) throw invalidOption(`option ${name} must be a topic adapter object with the methods ${methods.join(', ')} (missing: ${missing.join(', ')})`)
+  return value as TopicAdapter
+}
+
+function upgradeServer (value: unknown, name: string): NetServer {
+  const server = value as Partial<NetServer> | null
+  if (server === null || typeof server !== 'object' || typeof server.on !== 'function' || typeof server.removeListener !== 'function') {
+    throw invalidOption(`option ${name} must be an http or https server`)
+  }
+  return value as NetServer
+}
+
+const pluginOptionTable = {
+  server: option<NetServer | undefined>(undefined, upgradeServer),
+  preClose: option<PreCloseHook | undefined>(undefined, isFunction),
+  adapter: option<TopicAdapter | undefined>(undefined, isTopicAdapter)
+} as const satisfies { [K in Exclude<keyof WebSocketPluginOptions, RouteOptionName>]-?: AnyRule }
+
+type PluginOptionName = keyof typeof pluginOptionTable
+const pluginOptionNames = Object.keys(pluginOptionTable) as PluginOptionName[]
+
+/** The options of one registration: its routes' defaults and its own settings. */
+export interface ResolvedPluginOptions {
+  route: ResolvedOptions
+  server: NetServer | undefined
+  preClose: PreCloseHook | undefined
+  adapter: TopicAdapter | undefined
+}
+
+/** Options of `app.register()` itself, which Fastify passes on to the plugin too. */
+const registerOptionNames = ['prefix', 'logLevel', 'logSerializers']
+
+// ---- resolution -----------------------------------------------------------------------------
+
+function resolveTable<T extends Record<string, AnyRule>> (
+  table: T, names: ReadonlyArray<keyof T & string>, given: Record<string, unknown>, base: { [K in keyof T]: T[K]['default'] } | undefined
+): { [K in keyof T]: T[K]['default'] } {
+  const out: Record<string, unknown> = {}
+  for (const name of names) {
+    const rule = table[name]
+    const inherited = base === undefined ? rule.default : base[name]
+    const value = given[name]
+    out[name] = value === undefined ? inherited : rule.check(value, name, inherited)
+  }
+  return out as { [K in keyof T]: T[K]['default'] }
+}
 
 /**
- * The names of WebSocketRouteOptions: `app.ws(path, options, handler)` takes those marked true at
- * the top level of `options`, next to Fastify's route options, and all of them under `ws`. Add a
- * new option here too (the compiler insists).
+ * A route's options over its registration's (base), or a registration's over the defaults
+ * (base undefined). Throws a coded error for a bad value or a name that is no route option.
  */
-export const routeOptionKeys = {
-  maxPayload: true,
-  maxFragments: true,
-  closeTimeout: true,
-  sharedReadBuffer: true,
-  protocols: true,
-  invalidMessage: true,
-  // false: a top-level `errorHandler` is Fastify's own (HTTP) route option
-  errorHandler: false,
-  perMessageDeflate: true,
-  ...limitOptionKeys
-} as const satisfies Record<keyof WebSocketRouteOptions, boolean>
+export function resolveOptions (route: WebSocketRouteOptions | undefined, base: ResolvedOptions | undefined): ResolvedOptions {
+  const given = (route ?? {}) as Record<string, unknown>
+  if (base !== undefined) {
+    const pluginOnly = Object.keys(given).filter((name) => Object.hasOwn(pluginOptionTable, name))
+    if (pluginOnly.length > 0) {
+      const [what, pronoun] = pluginOnly.length === 1 ? ['is a plugin option', 'it'] : ['are plugin options', 'them']
+      throw invalidOption(`${pluginOnly.join(', ')} ${what}, not route options: give ${pronoun} to app.register()`)
+    }
+    checkOptionNames(given, routeOptionNames, 'route')
+  }
+  return resolveTable(routeOptionTable, routeOptionNames, given, base)
+}
 
-/** Split `app.ws()` options into WebSocket options and Fastify route options. */
+/** `app.register(websocket, options)`: every name known, every value checked. */
+export function resolvePluginOptions (options: unknown): ResolvedPluginOptions {
+  if (options === undefined || options === null) options = {}
+  if (typeof options !== 'object') throw invalidOption('the plugin options must be an object')
+  const given = options as Record<string, unknown>
+  // @fastify/websocket's `options` held the `ws` server's options: say where each one went
+  if (given.options !== undefined) {
+    const inner = given.options !== null && typeof given.options === 'object' ? Object.keys(given.options) : []
+    throw movedOptionError(inner, 'the `options` object (ws server options)')
+  }
+  checkOptionNames(given, [...routeOptionNames, ...pluginOptionNames, ...registerOptionNames], 'plugin')
+  return {
+    route: resolveTable(routeOptionTable, routeOptionNames, given, undefined),
+    ...resolveTable(pluginOptionTable, pluginOptionNames, given, undefined)
+  }
+}
+
+/**
+ * `app.ws(path, options, handler)`: the WebSocket options are those under `ws` and the top-level
+ * names the table marks `topLevel`; the rest are Fastify's route options.
+ */
 export function splitRouteOptions (options: Record<string, unknown>): { ws: WebSocketRouteOptions, route: Record<string, unknown> } {
   const ws: Record<string, unknown> = { ...(options.ws as object | undefined) }
   const route: Record<string, unknown> = {}
   for (const key of Object.keys(options)) {
     if (key === 'ws') continue
-    if (Object.hasOwn(routeOptionKeys, key) && routeOptionKeys[key as keyof typeof routeOptionKeys]) ws[key] = options[key]
+    if (Object.hasOwn(routeOptionTable, key) && routeOptionTable[key as RouteOptionName].topLevel) ws[key] = options[key]
     else route[key] = options[key]
   }
   return { ws: ws as WebSocketRouteOptions, route }
 }
-
-export interface WebSocketPluginOptions extends WebSocketRouteOptions {
-  /** carries topic publications to other processes (a TopicAdapter); default: in-process only */
-  adapter?: TopicAdapter
-}
-
-export interface ResolvedOptions extends ResolvedLimits {
-  maxPayload: number
-  maxFragments: number
-  closeTimeout: number
-  sharedReadBuffer: boolean
-  protocols: readonly string[] | ProtocolSelector
-  invalidMessage: InvalidMessagePolicy
-  errorHandler: WebSocketErrorHandler | undefined
-  /** null: permessage-deflate is not offered back (issue 4) */
-  perMessageDeflate: ResolvedDeflateOptions | null
-}
-
-function positiveInteger (name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new TypeError(`fastify-rfc6455: option ${name} must be a non-negative integer`)
-  }
-  return value
-}
-
-export function resolveOptions (route: WebSocketRouteOptions | undefined, base: ResolvedOptions | undefined): ResolvedOptions {
-  const fallback: ResolvedOptions = base ?? {
-    ...resolveLimits(undefined, undefined),
-    maxPayload: Defaults.maxPayload,
-    maxFragments: Defaults.maxFragments,
-    closeTimeout: Defaults.closeTimeout,
-    sharedReadBuffer: true,
-    protocols: [],
-    invalidMessage: 'reply',
-    errorHandler: undefined,
-    perMessageDeflate: null
-  }
-  const protocols = route?.protocols ?? fallback.protocols
-  if (!Array.isArray(protocols) && typeof protocols !== 'function') {
-    throw new TypeError('fastify-rfc6455: option protocols must be an array of strings or a function')
-  }
-  const invalidMessage = route?.invalidMessage ?? fallback.invalidMessage
-  if (invalidMessage !== 'reply' && invalidMessage !== 'close' && typeof invalidMessage !== 'function') {
-    throw new TypeError("fastify-rfc6455: option invalidMessage must be 'reply', 'close' or a function")
-  }
-  const sharedReadBuffer = route?.sharedReadBuffer ?? fallback.sharedReadBuffer
-  if (typeof sharedReadBuffer !== 'boolean') throw new TypeError('fastify-rfc6455: option sharedReadBuffer must be a boolean')
-  const errorHandler = route?.errorHandler ?? fallback.errorHandler
-  if (errorHandler !== undefined && typeof errorHandler !== 'function') {
-    throw new TypeError('fastify-rfc6455: option errorHandler must be a function')
-  }
-  return {
-    ...resolveLimits(route, base),
-    invalidMessage,
-    errorHandler,
-    perMessageDeflate: resolveDeflateOptions(route?.perMessageDeflate, fallback.perMessageDeflate),
-    // 0 (as in ws) and Infinity: no limit (lib/connection/limits.ts resolveMaxPayload)
-    maxPayload: route?.maxPayload === Infinity ? Infinity : positiveInteger('maxPayload', route?.maxPayload, fallback.maxPayload),
-    maxFragments: positiveInteger('maxFragments', route?.maxFragments, fallback.maxFragments),
-    closeTimeout: positiveInteger('closeTimeout', route?.closeTimeout, fallback.closeTimeout),
-    sharedReadBuffer,
-    protocols
-  }
-}
-

@@ -13,16 +13,18 @@
 import diagnostics from 'node:diagnostics_channel'
 import type { FastifyInstance, FastifyPluginCallback, RouteHandlerMethod, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { CloseCode } from '../protocol/constants.js'
+import { argumentError } from '../protocol/errors.js'
 import { injectWS } from './inject.js'
 import type { MessageHandler } from './messages.js'
-import { resolveOptions, splitRouteOptions, type WebSocketPluginOptions } from './options.js'
+import { OptionErrorCode } from './option-errors.js'
+import { resolveOptions, resolvePluginOptions, splitRouteOptions, type WebSocketPluginOptions } from './options.js'
 import { addWebSocketHook } from './registry.js'
 import { checkRouteDeclaration, createRouteHandler, decorateRequestWs, getState, invalidHandler, type PluginState, type WebSocketHandler } from './route.js'
 import { kRouteDone, kState } from './symbols.js'
-import { createTopicHub, startTopics } from './topics.js'
-import type { TopicHub } from '../topics/hub.js'
-import { createUpgradeListener } from './upgrade.js'
+import { addShutdownHook } from './shutdown.js'
+import { decorateTopics, startTopicAdapter } from './topics.js'
+import { TopicHub } from '../topics/hub.js'
+import { listenForUpgrades } from './upgrade.js'
 import './types.js'
 
 type WebSocketRouteDeclaration = RouteOptions & {
@@ -83,16 +85,22 @@ function ws (this: FastifyInstance, path: string, optionsOrHandler: unknown, may
   return this
 }
 
-const plugin: FastifyPluginCallback<WebSocketPluginOptions> = (fastify, pluginOptions, done) => {
-  let topics: TopicHub
-  try { topics = createTopicHub(pluginOptions.adapter, fastify.log) } catch (err) { done(err as Error); return }
+/** One registration: its options checked first, its 'upgrade' listener added last. Throws a coded error to refuse it. */
+function register (fastify: FastifyInstance, pluginOptions: unknown): TopicHub {
+  // fastify.decorate() would throw its own error for the second one: say what happened
+  if (Object.hasOwn(fastify, kState)) {
+    throw argumentError('type', OptionErrorCode.AlreadyRegistered,
+      'fastify-rfc6455 is already registered on this Fastify instance (register it once; a child context may register it again with its own options)')
+  }
+  const options = resolvePluginOptions(pluginOptions)
   const state: PluginState = {
-    options: resolveOptions(pluginOptions, undefined),
+    options: options.route,
     connections: new Set(),
     byRoute: new Map(),
     closing: false,
-    topics
+    topics: new TopicHub({ adapter: options.adapter, log: fastify.log })
   }
+  const servers = options.server === undefined || options.server === fastify.server ? [fastify.server] : [fastify.server, options.server]
 
   fastify.decorate(kState, state)
   fastify.decorate('websocketConnections', state.connections)
@@ -103,28 +111,24 @@ const plugin: FastifyPluginCallback<WebSocketPluginOptions> = (fastify, pluginOp
   decorateRequestWs(fastify)
   // for an instance created before this module was loaded (idempotent otherwise)
   fastify.addHook('onRoute', onRoute)
+  addShutdownHook(fastify, state, { servers, preClose: options.preClose })
+  decorateTopics(fastify, state.topics)
+  // last: the only step with an effect outside this instance (one listener per server)
+  listenForUpgrades(servers, fastify)
+  return state.topics
+}
 
-  const onUpgrade = createUpgradeListener(fastify)
-  fastify.server.on('upgrade', onUpgrade)
-
-  // preClose: before server.close(), which would otherwise wait for the upgraded sockets
-  fastify.addHook('preClose', (done) => {
-    state.closing = true
-    fastify.server.removeListener('upgrade', onUpgrade)
-    const open = [...state.connections]
-    if (open.length === 0) { done(); return }
-    let pending = open.length
-    const closed = (): void => { if (--pending === 0) done() }
-    for (const ws of open) {
-      ws.once('close', closed)
-      // RFC 6455 §7.4.1: 1001 "going away, such as a server going down"
-      if (ws.readyState === 1) ws.close(CloseCode.GoingAway)
-      else if (ws.readyState === 3) closed()
-    }
-  })
-
-  // the decorators of topics; done once the topic adapter is ready
-  startTopics(fastify, topics, done)
+/** A refused registration rejects `register()` / `ready()` with its coded error, never throws. */
+const plugin: FastifyPluginCallback<WebSocketPluginOptions> = (fastify, pluginOptions, done) => {
+  let topics: TopicHub
+  try {
+    topics = register(fastify, pluginOptions)
+  } catch (err) {
+    done(err as Error)
+    return
+  }
+  // ready once the topic adapter is (it may connect first)
+  startTopicAdapter(topics, done)
 }
 
 export const fastifyRfc6455 = fp(plugin, { fastify: '5.x', name: 'fastify-rfc6455' })

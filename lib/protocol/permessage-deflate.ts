@@ -14,7 +14,7 @@
  *   client_max_window_bits[=8..15]            the client can be told a window; value optional
  */
 import { CloseCode } from './constants.js'
-import { ProtocolError } from './errors.js'
+import { argumentError, ProtocolError } from './errors.js'
 import { type ExtensionOffer, parseExtensions } from './header-tokens.js'
 
 export const PERMESSAGE_DEFLATE = 'permessage-deflate'
@@ -139,7 +139,7 @@ export function parseDeflateOffer (offer: ExtensionOffer): DeflateOffer | null {
 function checkBits (name: string, value: number | undefined, min: number): number {
   if (value === undefined) return MAX_WINDOW_BITS
   if (!Number.isInteger(value) || value < min || value > MAX_WINDOW_BITS) {
-    throw new RangeError(`permessage-deflate ${name} must be an integer from ${min} to ${MAX_WINDOW_BITS}`)
+    throw argumentError('range', 'FST_ERR_WS_INVALID_OPTION', `permessage-deflate ${name} must be an integer from ${min} to ${MAX_WINDOW_BITS}`)
   }
   return value
 }

@@ -194,7 +194,7 @@ t.test('adapter failures are counted, emitted and logged, never thrown; local de
 
 t.test('the adapter option: validated, started before the app is ready, closed with it', async (t) => {
   const bad = Fastify()
-  await t.rejects(async () => { await bad.register(websocket, { adapter: { publish () {} } as never }) }, { code: 'FST_ERR_WS_INVALID_ADAPTER' })
+  await t.rejects(async () => { await bad.register(websocket, { adapter: { publish () {} } as never }) }, { code: 'FST_ERR_WS_INVALID_OPTION' })
   const failing = Fastify()
   const refused = new RecordingAdapter()
   refused.init = () => Promise.reject(Object.assign(new Error('cannot connect'), { code: 'TEST_CONNECT' }))
@@ -238,4 +238,30 @@ t.test('app.publish from a child context uses the hub of the registration servin
   t.same(response.json(), { accepted: 1 })
   t.same(await a.next(1), [['from a child route', false]])
   a.ws.close()
+})
+
+t.test('two registrations in sibling contexts have topics of their own', async (t) => {
+  const app = Fastify()
+  const contexts: FastifyInstance[] = []
+  for (const prefix of ['/a', '/b']) {
+    await app.register(async (child) => {
+      await child.register(websocket)
+      child.ws('/t', (socket) => { socket.subscribe('shared-name') })
+      contexts.push(child)
+    }, { prefix })
+  }
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.close())
+  const { port } = app.server.address() as { port: number }
+  const [a, b] = await Promise.all([client(`ws://127.0.0.1:${port}/a/t`), client(`ws://127.0.0.1:${port}/b/t`)])
+  await subscribers(contexts[0], 'shared-name', 1)
+  await subscribers(contexts[1], 'shared-name', 1)
+  t.not(contexts[0].websocketTopics, contexts[1].websocketTopics)
+  t.equal(contexts[0].publish('shared-name', 'to a'), 1)
+  t.same(await a.next(1), [['to a', false]])
+  t.equal(contexts[1].publish('shared-name', 'to b'), 1)
+  t.same(await b.next(1), [['to b', false]])
+  t.same(a.got, [['to a', false]], "a never hears b's registration")
+  a.ws.close()
+  b.ws.close()
 })
