@@ -15,7 +15,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2'
 import net from 'node:net'
+import type { Duplex } from 'node:stream'
 
 export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
@@ -46,6 +48,12 @@ export interface FrameSpec {
   mask?: Buffer | null
   /** payload length to announce instead of the real one */
   length?: number
+}
+
+function lowerCase (headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value
+  return out
 }
 
 /** Masking keys come from a pool of random bytes, refilled when used up (randomBytes per frame is slow). */
@@ -177,7 +185,8 @@ export interface ConnectOptions {
 }
 
 export class RawWebSocket {
-  readonly socket: net.Socket
+  /** a TCP socket (HTTP/1.1 upgrade) or an HTTP/2 stream (RFC 8441 extended CONNECT) */
+  readonly socket: Duplex
   /** the response head of the opening handshake */
   status = 0
   headers: Record<string, string> = {}
@@ -201,9 +210,9 @@ export class RawWebSocket {
   transportError: Error | null = null
   private waiters: Array<() => void> = []
 
-  private constructor (socket: net.Socket) {
+  private constructor (socket: Duplex) {
     this.socket = socket
-    socket.setNoDelay(true)
+    if (socket instanceof net.Socket) socket.setNoDelay(true)
     socket.on('data', this.onData)
     socket.on('end', () => { this.ended = true; this.wake() })
     socket.on('close', () => { this.ended = true; this.closed = true; this.wake() })
@@ -227,6 +236,35 @@ export class RawWebSocket {
     if (client.headers['sec-websocket-accept'] !== accept) throw new Error('wrong Sec-WebSocket-Accept')
     if (client.headers.upgrade?.toLowerCase() !== 'websocket') throw new Error('missing Upgrade: websocket')
     return client
+  }
+
+  /**
+   * RFC 8441 §5: the opening handshake as an extended CONNECT on a new stream of `session`
+   * (`:protocol` websocket, no key); the response is `:status` 200 and no Sec-WebSocket-Accept.
+   * The WebSocket then runs over the stream: its END_STREAM is the "TCP close" of the other methods.
+   */
+  static async connectH2 (session: ClientHttp2Session, path = '/', options: ConnectOptions = {}): Promise<RawWebSocket> {
+    const stream = session.request({
+      ':method': 'CONNECT',
+      ':protocol': 'websocket',
+      ':scheme': session.encrypted === true ? 'https' : 'http',
+      ':path': path,
+      'sec-websocket-version': '13',
+      ...lowerCase(options.headers ?? {})
+    }, { endStream: false })
+    const client = new RawWebSocket(stream)
+    const response = await deadline(once(stream, 'response') as Promise<[IncomingHttpHeaders]>, options.timeout ?? 5000, 'the CONNECT response')
+    client.status = Number(response[0][':status'])
+    for (const [name, value] of Object.entries(response[0])) if (!name.startsWith(':')) client.headers[name] = String(value)
+    client.handshakeDone = true
+    if (client.status !== 200) throw new Error(`expected 200, got ${client.status}`)
+    if (client.headers['sec-websocket-accept'] !== undefined) throw new Error('Sec-WebSocket-Accept on an extended CONNECT (RFC 8441 §5)')
+    return client
+  }
+
+  /** The HTTP/2 stream under this client, if it runs over one. */
+  get stream (): ClientHttp2Stream | undefined {
+    return this.socket instanceof net.Socket ? undefined : this.socket as ClientHttp2Stream
   }
 
   private readonly onData = (chunk: Buffer): void => {
