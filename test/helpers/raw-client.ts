@@ -185,8 +185,10 @@ export interface ConnectOptions {
 }
 
 export class RawWebSocket {
-  /** a TCP socket (HTTP/1.1 upgrade) or an HTTP/2 stream (RFC 8441 extended CONNECT) */
-  readonly socket: Duplex
+  /** the TCP socket (over HTTP/2: the session's) */
+  readonly socket: net.Socket
+  /** what the WebSocket runs over: the TCP socket (HTTP/1.1 upgrade) or an HTTP/2 stream (RFC 8441) */
+  readonly transport: Duplex
   /** the response head of the opening handshake */
   status = 0
   headers: Record<string, string> = {}
@@ -210,9 +212,10 @@ export class RawWebSocket {
   transportError: Error | null = null
   private waiters: Array<() => void> = []
 
-  private constructor (socket: Duplex) {
-    this.socket = socket
-    if (socket instanceof net.Socket) socket.setNoDelay(true)
+  private constructor (socket: Duplex, tcp?: net.Socket) {
+    this.transport = socket
+    this.socket = tcp ?? socket as net.Socket
+    if (tcp === undefined) this.socket.setNoDelay(true)
     socket.on('data', this.onData)
     socket.on('end', () => { this.ended = true; this.wake() })
     socket.on('close', () => { this.ended = true; this.closed = true; this.wake() })
@@ -252,7 +255,9 @@ export class RawWebSocket {
       'sec-websocket-version': '13',
       ...lowerCase(options.headers ?? {})
     }, { endStream: false })
-    const client = new RawWebSocket(stream)
+    const client = new RawWebSocket(stream, session.socket as net.Socket)
+    // the server's END_STREAM is answered with ours, as a TCP socket without allowHalfOpen answers a FIN
+    stream.on('end', () => { stream.end() })
     const response = await deadline(once(stream, 'response') as Promise<[IncomingHttpHeaders]>, options.timeout ?? 5000, 'the CONNECT response')
     client.status = Number(response[0][':status'])
     for (const [name, value] of Object.entries(response[0])) if (!name.startsWith(':')) client.headers[name] = String(value)
@@ -264,7 +269,7 @@ export class RawWebSocket {
 
   /** The HTTP/2 stream under this client, if it runs over one. */
   get stream (): ClientHttp2Stream | undefined {
-    return this.socket instanceof net.Socket ? undefined : this.socket as ClientHttp2Stream
+    return this.transport === this.socket ? undefined : this.transport as ClientHttp2Stream
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -350,8 +355,8 @@ export class RawWebSocket {
   /** Write bytes; resolves once handed to the OS. Errors (a reset by a closed server) are swallowed. */
   send (...pieces: Buffer[]): Promise<void> {
     const bytes = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces)
-    if (this.socket.destroyed || this.socket.writableEnded) return Promise.resolve()
-    return new Promise((resolve) => this.socket.write(bytes, () => resolve()))
+    if (this.transport.destroyed || this.transport.writableEnded) return Promise.resolve()
+    return new Promise((resolve) => this.transport.write(bytes, () => resolve()))
   }
 
   /** Write `bytes` in chops of `size` bytes, each its own write, one after the other. */
@@ -399,10 +404,10 @@ export class RawWebSocket {
   /** Wait until the socket is fully closed. */
   async waitClosed (ms = 5000): Promise<void> {
     if (this.closed) return
-    await deadline(once(this.socket, 'close'), ms, 'the socket to close')
+    await deadline(once(this.transport, 'close'), ms, 'the socket to close')
   }
 
   destroy (): void {
-    this.socket.destroy()
+    this.transport.destroy()
   }
 }

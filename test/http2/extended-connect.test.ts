@@ -9,7 +9,7 @@ import { once } from 'node:events'
 import http2 from 'node:http2'
 import WS from 'ws'
 import type { WebSocket } from '../../lib/index.js'
-import { binary, close, encodeFrame, expectBinary, expectClose, expectText, Op, RawWebSocket, text } from '../helpers/raw-client.js'
+import { binary, close, encodeFrame, expectBinary, expectClose, expectPong, expectText, Op, RawWebSocket, text } from '../helpers/raw-client.js'
 import { closed, deadline, type Closed } from '../plugin/helpers.js'
 import { h2connect, h2request, startH2, type Transport } from './helpers.js'
 
@@ -74,7 +74,7 @@ t.test('fragmented messages, ping/pong and the closing handshake over a stream',
   await c.send(encodeFrame({ opcode: Op.Ping, payload: 'in between' }))
   await c.send(encodeFrame({ opcode: Op.Continuation, payload: 'men', fin: false }))
   await c.send(encodeFrame({ opcode: Op.Continuation, payload: 'ted' }))
-  t.same(await c.next(2), [{ opcode: 'pong', payload: 'in between' }, expectText('fragmented')])
+  t.same(await c.next(2), [expectPong('in between'), expectText('fragmented')])
   await c.send(close(1000, 'bye'))
   t.same(await c.rest(), [expectClose(1000)], 'the server echoes the close and ends the stream')
   await c.waitClosed()
@@ -109,7 +109,7 @@ t.test('refusals: no route 404, a non-WebSocket route answers as HTTP, another :
   t.equal((await h2request(session, { ...base, ':path': '/nope' })).status, 404, 'no route')
   const other = await h2request(session, { ...base, ':protocol': 'webtransport', ':path': '/echo' })
   t.equal(other.status, 501, 'another :protocol')
-  t.equal(JSON.parse(other.body).code, 'WS_ERR_HANDSHAKE_PROTOCOL_UNSUPPORTED')
+  t.equal(JSON.parse(other.body).code, 'WS_ERR_HANDSHAKE_CONNECT_PROTOCOL')
   const version = await h2request(session, { ...base, ':path': '/echo', 'sec-websocket-version': '8' })
   t.equal(version.status, 426, 'wrong Sec-WebSocket-Version')
   t.equal(version.headers['sec-websocket-version'], '13')
@@ -140,6 +140,7 @@ t.test('the same routes serve HTTP/1.1 upgrades on the same TLS port (allowHTTP1
   await c.send(text('over h2'))
   t.same(await c.next(), [expectText('over h2')])
   t.same(versions, ['1.1', '2.0'])
+  t.same(await c.closeAndRest(), [expectClose(1000)])
 })
 
 t.test('many WebSockets and ordinary requests share one connection; one reset mid-message harms no other', async (t) => {
@@ -201,6 +202,7 @@ t.test('subprotocol and permessage-deflate are negotiated as on HTTP/1.1', async
   // below the threshold the server sends uncompressed frames (RSV1 clear)
   await c.send(text('small'))
   t.same(await c.next(), [expectText('small')])
+  t.same(await c.closeAndRest(), [expectClose(1000)])
 })
 
 t.test('hooks and schemas run on an extended CONNECT: a refusing onRequest hook gets its status', async (t) => {
@@ -226,4 +228,5 @@ t.test('hooks and schemas run on an extended CONNECT: a refusing onRequest hook 
   const c = await RawWebSocket.connectH2(session, '/secret?room=41', { headers: { authorization: 'Bearer ok' } })
   t.same(await c.next(), [expectText('room 42')], 'the coerced querystring reached the handler')
   t.same(seen[0], { method: 'GET', ws: true, url: '/secret?room=1' })
+  t.same(await c.closeAndRest(), [expectClose(1000)])
 })

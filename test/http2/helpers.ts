@@ -44,15 +44,16 @@ export type Transport = 'h2' | 'h2c'
 
 /** Start an `http2: true` app (TLS with allowHTTP1, or h2c); `setup` declares routes before listen. */
 export async function startH2 (transport: Transport, setup: (app: FastifyInstance) => void, options?: WebSocketPluginOptions): Promise<H2Server> {
-  const app = transport === 'h2'
+  // typed as the default instance: the plugin's decorators and the routes are the same on any server
+  const app = (transport === 'h2'
     ? Fastify({ http2: true, https: { allowHTTP1: true, ...selfSigned() } })
-    : Fastify({ http2: true })
-  await app.register(websocket, options)
-  setup(app as unknown as FastifyInstance)
+    : Fastify({ http2: true })) as unknown as FastifyInstance
+  await app.register(websocket, options ?? {})
+  setup(app)
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }
   const origin = `${transport === 'h2' ? 'https' : 'http'}://127.0.0.1:${port}`
-  return { app: app as unknown as FastifyInstance, port, origin, close: () => app.close() }
+  return { app, port, origin, close: () => app.close() }
 }
 
 export interface H2Client {
