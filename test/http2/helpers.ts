@@ -4,32 +4,18 @@
  * HTTP/1.1 upgrades) or cleartext (h2c, prior knowledge), on 127.0.0.1 port 0; and `node:http2`
  * sessions to it that wait for the server's SETTINGS.
  */
-import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type Settings } from 'node:http2'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket, { type WebSocketPluginOptions } from '../../lib/index.js'
+import { selfSignedCertificate } from '../../examples/http2.js'
 import { deadline } from '../plugin/helpers.js'
 
-export interface Certificate { key: string, cert: string }
+let certificate: { key: string | Buffer, cert: string | Buffer } | undefined
 
-let certificate: Certificate | undefined
-
-/** A self-signed certificate for localhost and 127.0.0.1 (P-256, one day), made once per process. */
-export function selfSigned (): Certificate {
-  if (certificate !== undefined) return certificate
-  const dir = mkdtempSync(join(tmpdir(), 'h2-cert-'))
-  try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
-    certificate = { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') }
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
+/** The example's self-signed certificate for localhost and 127.0.0.1, made once per process. */
+export function selfSigned (): { key: string | Buffer, cert: string | Buffer } {
+  certificate ??= selfSignedCertificate()
   return certificate
 }
 
