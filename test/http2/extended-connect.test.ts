@@ -230,3 +230,47 @@ t.test('hooks and schemas run on an extended CONNECT: a refusing onRequest hook 
   t.same(seen[0], { method: 'GET', ws: true, url: '/secret?room=1' })
   t.same(await c.closeAndRest(), [expectClose(1000)])
 })
+
+t.test('HTTP/2 stream flow control is the backpressure: a client that does not read holds one window, the server buffers the rest', async (t) => {
+  let server!: WebSocket
+  const app = await startH2('h2', (app) => { app.ws('/flood', (socket) => { server = socket }) })
+  t.teardown(app.close)
+  const { session } = await h2connect(app.origin)
+  t.teardown(() => session.close())
+  const c = await RawWebSocket.connectH2(session, '/flood')
+  c.transport.pause()
+  const size = 8 * 1024 * 1024
+  t.equal(server.send(Buffer.alloc(size, 1)), false, 'send() says to wait')
+  // RFC 9113 §6.9: the sender may not exceed the receiver's stream window (65,535 bytes initially)
+  const window = 65_535
+  await deadline(new Promise<void>((resolve) => { const check = (): void => { if (c.transport.readableLength >= window) resolve(); else setImmediate(check) }; check() }), 'one window of data at the client')
+  t.equal(c.transport.readableLength, window, 'the client holds exactly one stream window')
+  t.ok(server.bufferedAmount >= size - window, `the server holds the rest (${server.bufferedAmount} bytes)`)
+  const drained = server.drained()
+  c.transport.resume()
+  await deadline(drained, 'drain once the client reads')
+  t.same(await c.next(1, 20_000), [expectBinary(Buffer.alloc(size, 1))], 'the message arrived whole')
+  t.same(await c.closeAndRest(), [expectClose(1000)])
+})
+
+t.test('a \'connect\' listener of the app\'s own is left the CONNECTs this plugin does not serve', async (t) => {
+  const server = await startH2('h2', (app) => {
+    app.ws('/echo', echo)
+    app.server.on('connect', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+      if (req.headers[':protocol'] === 'websocket') return
+      res.writeHead(299, { 'x-handled-by': 'app' })
+      res.end()
+    })
+  })
+  t.teardown(server.close)
+  const { session } = await h2connect(server.origin)
+  t.teardown(() => session.close())
+  const tunnel = await h2request(session, { ':method': 'CONNECT', ':authority': 'example.com:443' })
+  t.same([tunnel.status, tunnel.headers['x-handled-by']], [299, 'app'], 'a classic CONNECT')
+  const other = await h2request(session, { ':method': 'CONNECT', ':protocol': 'webtransport', ':scheme': 'https', ':path': '/echo' })
+  t.same([other.status, other.headers['x-handled-by']], [299, 'app'], 'another :protocol')
+  const c = await RawWebSocket.connectH2(session, '/echo')
+  await c.send(text('still served here'))
+  t.same(await c.next(), [expectText('still served here')])
+  t.same(await c.closeAndRest(), [expectClose(1000)])
+})
