@@ -274,3 +274,26 @@ t.test('a \'connect\' listener of the app\'s own is left the CONNECTs this plugi
   t.same(await c.next(), [expectText('still served here')])
   t.same(await c.closeAndRest(), [expectClose(1000)])
 })
+
+for (const transport of ['h2', 'h2c'] as Transport[]) {
+  t.test(`${transport}: injectWS() speaks an extended CONNECT to an http2 app, through its hooks`, async (t) => {
+    const versions: string[] = []
+    const server = await startH2(transport, (app) => {
+      app.addHook('onRequest', async (request, reply) => {
+        if (request.headers.authorization !== 'ok') return reply.code(401).send({ error: 'no' })
+      })
+      app.ws('/echo', { protocols: ['chat'] } as never, (socket, request) => { versions.push(request.raw.httpVersion); echo(socket) })
+    })
+    t.teardown(server.close)
+    const ws = await server.app.injectWS('/echo', { headers: { authorization: 'ok' }, protocols: ['chat'] })
+    t.equal(ws.protocol, 'chat')
+    const got = new Promise<Buffer>((resolve) => ws.once('message', resolve))
+    ws.send('in memory')
+    t.equal((await deadline(got, 'the echo')).toString(), 'in memory')
+    t.same(versions, ['2.0'], 'over HTTP/2')
+    const done = closed(ws)
+    ws.close(1000)
+    t.same(await done, { code: 1000, reason: '', wasClean: true })
+    await t.rejects(server.app.injectWS('/echo'), { code: 'FST_ERR_WS_UPGRADE_REFUSED', statusCode: 401 }, 'a refusing hook')
+  })
+}
