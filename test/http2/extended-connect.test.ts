@@ -297,3 +297,31 @@ for (const transport of ['h2', 'h2c'] as Transport[]) {
     await t.rejects(server.app.injectWS('/echo'), { code: 'FST_ERR_WS_UPGRADE_REFUSED', statusCode: 401 }, 'a refusing hook')
   })
 }
+
+t.test('frames sent right behind the CONNECT, before the 200, are read once the WebSocket opens; a CONNECT with END_STREAM closes at once', async (t) => {
+  const closes: Closed[] = []
+  const server = await startH2('h2c', (app) => {
+    app.addHook('onRequest', async () => { await new Promise((resolve) => setImmediate(resolve)) })
+    app.ws('/echo', (socket) => { echo(socket); void closed(socket).then((c) => closes.push(c)) })
+  })
+  t.teardown(server.close)
+  const { session } = await h2connect(server.origin)
+  t.teardown(() => session.close())
+  const headers = { ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': '/echo', 'sec-websocket-version': '13' }
+  const early = session.request(headers, { endStream: false })
+  early.write(text('early'))
+  const [response] = await deadline(once(early, 'response'), 'the 200') as [http2.IncomingHttpHeaders]
+  t.equal(response[':status'], 200)
+  const chunks: Buffer[] = []
+  early.on('data', (c: Buffer) => chunks.push(c))
+  await deadline(new Promise<void>((resolve) => { const check = (): void => { if (Buffer.concat(chunks).length >= 7) resolve(); else setImmediate(check) }; check() }), 'the echo')
+  t.same(Buffer.concat(chunks), Buffer.from([0x81, 5, ...Buffer.from('early')]), 'echoed unmasked')
+  early.close(NGHTTP2_CANCEL)
+  const ended = session.request(headers, { endStream: true })
+  ended.on('error', () => {})
+  ended.resume()
+  await deadline(once(ended, 'close'), 'the stream to close')
+  await deadline(new Promise<void>((resolve) => { const check = (): void => { if (closes.length === 2) resolve(); else setImmediate(check) }; check() }), 'both server closes')
+  t.same(closes.map((c) => c.wasClean), [false, false], 'neither closed cleanly; the process lives on')
+  t.equal((await h2request(session, { ':path': '/nope' })).status, 404, 'the session still serves requests')
+})
