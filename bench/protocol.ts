@@ -3,7 +3,7 @@ export type ServerKind = 'ours' | 'ours-base' | 'ours-bare' | 'ws' | 'ws-nobu' |
 
 export interface ServerRequest {
   id: number
-  cmd: 'stats' | 'gc' | 'broadcast' | 'snapshot'
+  cmd: 'stats' | 'gc' | 'broadcast' | 'burst' | 'snapshot'
   /** snapshot: where to write the heap snapshot */
   path?: string
   count?: number

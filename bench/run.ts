@@ -17,6 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { closeAll, connectMany, countDeliveries, handshakeLoop, startEcho } from './load/client.js'
 import { buildLib, cpuSeconds, cpuShare, hasTaskset, pinSelf, ServerProcess, setBaseLib, setOurLib } from './harness.js'
 import type { ServerKind } from './protocol.js'
+import { sharedReadBufferSupported } from '../lib/connection/shared-reads.js'
 
 const args = process.argv.slice(2)
 function option (name: string): string | undefined {
@@ -313,6 +314,9 @@ const pinned = pinSelf()
 const started = new Date()
 console.log(`bench: ${quick ? 'quick' : 'full'} mode, ${rounds} round(s), ${measureMs} ms per measurement, ` +
   `taskset ${hasTaskset() ? (pinned ? 'on (server core 1, load core 0)' : 'available but pinning failed') : 'absent'}`)
+// the servers run on this same Node binary, so this is their read path too
+const readPath = `shared read buffer ${sharedReadBufferSupported() ? 'active' : 'not available: Node\'s own reads'}`
+console.log(`bench: Node ${process.version}, ${readPath}`)
 
 const longLived = new Map<ServerKind, ServerProcess>()
 const needsLongLived = scenarios.some((s) => s.kind !== 'memory')
@@ -353,7 +357,7 @@ const header = [
   `- date: ${started.toISOString()}`,
   `- machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`,
   `- plugin ${viaTsx ? 'run from its TypeScript sources through tsx' : 'compiled with tsc (tsconfig.build.json), as users run it'}`,
-  `- node ${process.version}; ws ${version('ws')}, bufferutil ${version('bufferutil')}, fastify ${version('fastify')}, @fastify/websocket ${version('@fastify/websocket')}`,
+  `- node ${process.version} (${readPath}); ws ${version('ws')}, bufferutil ${version('bufferutil')}, fastify ${version('fastify')}, @fastify/websocket ${version('@fastify/websocket')}`,
   `- ${rounds} round(s) of ${measureMs / 1000} s per server and scenario, servers interleaved per round; ` +
     `server pinned to core 1, load generator to core 0 (${pinned ? 'taskset' : 'not pinned'})`,
   ...(ballast !== undefined ? [`- every server holds a ${ballast} MiB JS heap ballast (--ballast)`] : []),

@@ -13,6 +13,7 @@ import websocket, {
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
 function expectType<T> (_value: T): void {}
 function assertEqual<_T extends true> (): void {}
+function takesWebSocket (socket: WebSocket): void { void socket }
 
 const app = Fastify().withTypeProvider<TypeBoxTypeProvider>()
 await app.register(websocket, { maxPayload: 1024, invalidMessage: 'reply', errorHandler: (error, socket, request) => { expectType<unknown>(error); expectType<WebSocket>(socket); request.log.error('x') } })
@@ -112,11 +113,16 @@ app.get('/both', {
   }
 }, async (request) => ({ token: request.query.token }))
 // `websocket: true` on app.get: the handler is (socket, request), the request typed from the
-// schema. (This repository's bench also loads @fastify/websocket, whose own augmentation of the
-// same overload may win in this one program, so only what both agree on is checked here.)
+// schema (types/tsconfig.json compiles these tests without @fastify/websocket's declarations)
 app.get('/get-ws', { websocket: true, schema: { params: Type.Object({ id: Type.String() }) } }, (socket, request) => {
   const id: string = request.params.id
   socket.send(id)
+  expectType<WebSocket>(socket)
+  takesWebSocket(socket)
+})
+app.get('/get-ws-messages', { websocket: true, schema: { message: Say } }, (socket) => {
+  socket.on('message', (message) => { assertEqual<Equal<typeof message, { text: string, to?: string }>>() })
+  takesWebSocket(socket)
 })
 // a plain GET keeps Fastify's (request, reply)
 app.get('/plain-get', async (request, reply) => reply.send({ url: request.url }))
@@ -157,6 +163,7 @@ expectType<ReadonlySet<WebSocket> | undefined>(app.websocketConnectionsByRoute.g
 const client = await app.injectWS('/rooms/lobby', { headers: { authorization: 'Bearer x' }, query: { lang: 'en' }, protocols: ['chat'] })
 expectType<WebSocket>(client)
 client.send({ text: 'hi' })
+for await (const received of client) assertEqual<Equal<typeof received, string | Buffer>>()
 // @ts-expect-error: headers are strings
 await app.injectWS('/x', { headers: { n: 1 } })
 try { await app.injectWS('/refused') } catch (err) {

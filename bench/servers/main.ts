@@ -5,6 +5,8 @@
  *   stats      -> cpu time, memory, open connections
  *   gc         -> forced GC (twice), then memory
  *   broadcast  -> send `count` binary messages of `size` bytes to every open connection
+ *   burst      -> the same, all `count` in one synchronous loop (one tick); the plugin publishes
+ *                 to a topic that every connection opened on `/topic` is subscribed to
  */
 import { createHash } from 'node:crypto'
 import net from 'node:net'
@@ -16,6 +18,8 @@ interface BenchServer {
   port: number
   connections: () => number
   broadcast: (data: Buffer) => void
+  /** `count` messages to every connection in one tick (default: `count` broadcasts in a loop) */
+  burst?: (data: Buffer, count: number) => void
 }
 
 const MAX_PAYLOAD = 64 * 1024 * 1024
@@ -39,7 +43,9 @@ async function startOurs (): Promise<BenchServer> {
   const app = Fastify({ logger: false })
   await app.register(websocket, { maxPayload: MAX_PAYLOAD })
   app.addHook('onRequest', onRequestHook)
-  app.ws('/*', (socket) => {
+  app.ws('/*', (socket, request) => {
+    // bench/topics.ts: connections on /topic subscribe to one topic (a lib/ from before topics has no subscribe)
+    if (request.url === '/topic' && typeof socket.subscribe === 'function') socket.subscribe('bench')
     socket.on('message', (data, isBinary) => {
       socket.send(isBinary ? data : data.toString('utf8'))
     })
@@ -50,12 +56,16 @@ async function startOurs (): Promise<BenchServer> {
   // broadcast(): framed once, the same bytes written to every socket (a copy of lib/ from before
   // the API existed falls back to a send() loop)
   const broadcast = (lib as { broadcast?: (sockets: Iterable<unknown>, data: Buffer) => number }).broadcast
+  const publish = (app as { publish?: (topic: string, data: Buffer) => number }).publish
   return {
     port: address.port,
     connections: () => connections.size,
     broadcast: typeof broadcast === 'function'
       ? (data) => { broadcast(connections, data) }
-      : (data) => { for (const ws of connections) ws.send(data) }
+      : (data) => { for (const ws of connections) ws.send(data) },
+    burst: typeof publish === 'function'
+      ? (data, count) => { for (let i = 0; i < count; i++) publish.call(app, 'bench', data) }
+      : undefined
   }
 }
 
@@ -293,6 +303,14 @@ process.on('message', (request: ServerRequest) => {
         else reply({ id, cpu: process.cpuUsage(), connections: server.connections(), ...memory() })
       }
       next()
+      break
+    }
+    case 'burst': {
+      const data = Buffer.alloc(request.size ?? 64, 0x61)
+      const count = request.count ?? 1
+      if (server.burst !== undefined) server.burst(data, count)
+      else for (let i = 0; i < count; i++) server.broadcast(data)
+      reply({ id, cpu: process.cpuUsage(), connections: server.connections(), ...memory() })
       break
     }
   }

@@ -11,6 +11,8 @@ import type { ProtocolError } from '../protocol/errors.js'
 import { type ProtocolEvent, WebSocketProtocol } from '../protocol/protocol.js'
 import { PerMessageDeflate } from './deflate.js'
 import { type ExpiryReason, LivenessEmitter } from './heartbeat.js'
+import type { PreparedMessage } from './broadcast.js'
+import { type Flushable, flushLater } from './outlet.js'
 import { CompressionOutbox } from './outbox.js'
 import { type ConnectionSettings, type InternalOptions, kContext, kSettings, resolveSettings } from './settings.js'
 import type { SendCallback, WebSocketOptions } from './types.js'
@@ -36,7 +38,13 @@ export const Flag = {
   PausedForListeners: 1 << 11,
   PausedForOutput: 1 << 12,
   WatchingListeners: 1 << 13,
-  WatchingDrain: 1 << 14
+  WatchingDrain: 1 << 14,
+  /** send(data, { fin: false }) started a message whose last fragment is not sent yet */
+  Streaming: 1 << 15,
+  /** the message being streamed is binary */
+  StreamBinary: 1 << 16,
+  /** this connection is in the outlet's list, to be flushed at the end of the tick */
+  FlushScheduled: 1 << 17
 } as const
 
 /**
@@ -66,6 +74,13 @@ export class RareState {
   failure: ProtocolError | null = null
   droppedMessages = 0
   expiredBy: ExpiryReason | null = null
+  /** UTF-8 validation state of the text message being streamed (fin: false) */
+  streamUtf8 = 0
+  /** prepared messages (broadcast, publish) waiting for the streamed message to end, and their bytes */
+  waiting: Array<{ message: PreparedMessage, cb: SendCallback | undefined }> | null = null
+  waitingBytes = 0
+  /** the topics this connection is subscribed to */
+  topics: Set<string> | null = null
 }
 
 export abstract class ConnectionState extends LivenessEmitter {
@@ -169,10 +184,11 @@ export abstract class ConnectionState extends LivenessEmitter {
     this.outbox = pmd === null
       ? null
       : new CompressionOutbox(new PerMessageDeflate({ params: pmd.params, maxPayload: settings.maxPayload, level: pmd.level, memLevel: pmd.memLevel }), pmd.threshold ?? 1024, {
-        sendRaw: (opcode, data, compressed) => this.core.sendRaw(opcode, data, { compressed }),
+        // RFC 7692 §6.1: RSV1 on the first (here: only) frame of a compressed message
+        sendRaw: (opcode, data, frame) => this.core.sendFragment(opcode, data, { fin: frame.fin, rsv: frame.compressed ? 4 : 0 }),
         close: (code, reason) => this.core.close(code, reason),
         addCallback: (cb) => { (this.callbacks ??= []).push(cb) },
-        flush: () => { if (!this.dispatching) this.flush() }
+        flush: () => { this.scheduleFlush() }
       })
     // RFC 7692 §6: RSV1 marks a compressed message only once the extension is negotiated
     this.core = new WebSocketProtocol(this.outbox === null ? settings.core : settings.coreWithDeflate)
@@ -180,4 +196,11 @@ export abstract class ConnectionState extends LivenessEmitter {
 
   /** Write what the core and the outbox queued (the WebSocket's). */
   protected abstract flush (): void
+
+  /** Write what is queued at the end of this tick, with whatever else is sent meanwhile (./outlet.ts). */
+  protected scheduleFlush (): void {
+    if ((this.flags & Flag.FlushScheduled) !== 0) return
+    this.flags |= Flag.FlushScheduled
+    flushLater(this as unknown as Flushable)
+  }
 }

@@ -2,33 +2,40 @@
  * The WebSocket users hold: the Node adapter between a Duplex (net.Socket) and the Sans-I/O core.
  *
  * - One TCP read -> protocol.receive -> events dispatched -> all output produced meanwhile
- *   (echoes, pongs, the close echo) leaves in one write.
+ *   (echoes, pongs, the close echo), and whatever else this tick sends to the socket, leaves in
+ *   one write at the end of the tick (./outlet.ts).
  * - Messages that arrive before anybody listens are queued, and reading pauses while the queue
  *   is over its bound, so nothing accepted is lost and memory stays bounded.
  * - 'close' is emitted exactly once, after the transport has closed.
  *
- * One object per connection, in three class layers: its state (ConnectionState,
+ * One object per connection, in four class layers: its state (ConnectionState,
  * ./connection-state.ts), its inbound side (InboundConnection, ./inbound.ts: reads, events,
- * message delivery, pausing) and this class (sending, closing, liveness, the socket's events).
+ * message delivery, pausing), its outbound side (OutboundConnection, ./outbound.ts: send,
+ * prepared frames, limits, flushing) and this class (closing, liveness, topics, the socket's
+ * events). Topics are the hub's (../topics/hub.ts): the socket's methods delegate to it.
  */
 import type { Duplex } from 'node:stream'
 import { CloseCode } from '../protocol/constants.js'
-import { ProtocolError, WebSocketUsageError } from '../protocol/errors.js'
-import { ReadyState, toBuffer } from '../protocol/protocol.js'
-import { Flag } from './connection-state.js'
+import { argumentError, ProtocolError, WebSocketUsageError } from '../protocol/errors.js'
+import { checkCloseArguments, controlPayload, ReadyState } from '../protocol/protocol.js'
+import { checkTopic, type TopicHub } from '../topics/hub.js'
 import { type ExpiryReason, kExpire, kHeartbeatPing } from './heartbeat.js'
-import { InboundConnection, kDrop } from './inbound.js'
-import { checkCloseArguments, controlPayload } from '../protocol/protocol.js'
-import type { PreparedMessage } from './broadcast.js'
-import { payloadKind } from './payload.js'
+import { kDrop } from './inbound.js'
+import { kConnection as kWebSocket, OutboundConnection } from './outbound.js'
 import { lendReads } from './shared-reads.js'
-import type { SendCallback, WebSocketOptions } from './types.js'
+import type { Sendable, SocketPublishOptions, WebSocketOptions } from './types.js'
+
+const NO_TOPICS: ReadonlySet<string> = new Set()
+
+/** output of at most this many bytes in several chunks is joined into one buffer before the write */
+const COALESCE_LIMIT = 64 * 1024
+const FINAL = { fin: true, rsv: 0 }
+const FRAGMENT = { fin: false, rsv: 0 }
 
 export { ReadyState }
 
-export type { MessageData, SendCallback, WebSocketEvents, WebSocketOptions } from './types.js'
+export type { MessageData, Sendable, SendableData, SendCallback, SendOptions, SocketPublishOptions, WebSocketEvents, WebSocketOptions } from './types.js'
 
-const kWebSocket = Symbol('fastify-rfc6455.websocket')
 type OwnedSocket = Duplex & { [kWebSocket]: WebSocket }
 
 // Shared listeners (`this` is the emitter); bracket access reaches the private handlers.
@@ -46,9 +53,8 @@ function socketOnRead (this: Duplex, nread: number, buffer: Buffer): boolean {
 function socketOnEnd (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onEnd']() }
 function socketOnClose (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onTransportClose']() }
 function socketOnError (this: Duplex, err: Error): void { (this as OwnedSocket)[kWebSocket]['onSocketError'](err) }
-function socketOnDrain (this: Duplex): void { (this as OwnedSocket)[kWebSocket]['onDrain']() }
 
-export class WebSocket extends InboundConnection {
+export class WebSocket extends OutboundConnection {
   static readonly CONNECTING = ReadyState.Connecting
   static readonly OPEN = ReadyState.Open
   static readonly CLOSING = ReadyState.Closing
@@ -81,17 +87,6 @@ export class WebSocket extends InboundConnection {
     if (head.length > 0) this.onData(head, false)
   }
 
-  get readyState (): ReadyState {
-    if (this.emittedClose || this.transportClosed) return ReadyState.Closed
-    if (this.outbox !== null && this.outbox.closeDeferred) return ReadyState.Closing
-    return this.core.readyState === ReadyState.Closed ? ReadyState.Closing : this.core.readyState
-  }
-
-  /** Bytes accepted by send() and not yet handed to the operating system. */
-  get bufferedAmount (): number {
-    return this.core.pendingOutput + (this.socket.writableLength ?? 0) + (this.outbox === null ? 0 : this.outbox.bytes)
-  }
-
   /** A listener or hook threw, or an async listener's promise rejected (the inbound side's too). */
   protected listenerError (err: unknown): void {
     const onListenerError = this.settings.onListenerError
@@ -102,134 +97,13 @@ export class WebSocket extends InboundConnection {
     if (this.readyState === ReadyState.Open) this.close(CloseCode.InternalError)
   }
 
-  // ---- outbound ----
-
-  /**
-   * Send a message: a string as text; a Buffer, ArrayBuffer, typed array or DataView as binary;
-   * a plain object or array as JSON text. Anything else is a TypeError. Returns false when the
-   * message was not sent (not open) or the socket is backed up (wait for 'drain').
-   */
-  send (data: unknown, cb?: SendCallback): boolean {
-    const kind = payloadKind(data, 'send')
-    if (this.core.closing || this.readyState !== ReadyState.Open) {
-      if (cb !== undefined) queueMicrotask(() => cb(new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket is not open')))
-      return false
-    }
-    const payload: string | Buffer = kind === 'text' ? data as string : kind === 'binary' ? toBuffer(data as ArrayBuffer) : this.settings.serialize(data)
-    if (!this.admit(payload, cb)) return false
-    if (this.outbox !== null && this.outbox.offer(payload, cb)) {
-      this.sawMessage()
-      return this.sendResult()
-    }
-    if (typeof payload === 'string') this.core.sendText(payload)
-    else this.core.sendBinary(payload)
-    this.sawMessage()
-    if (cb !== undefined) (this.callbacks ??= []).push(cb)
-    if (!this.dispatching) this.flush()
-    return this.sendResult()
-  }
-
-  /**
-   * Write a message framed once for many sockets (see broadcast()). The same bytes go to every
-   * socket, in order with what this socket already queued. Returns true when the message was
-   * queued on this socket (false: not open, or refused by maxBufferedAmount).
-   */
-  sendPrepared (message: PreparedMessage, cb?: SendCallback): boolean {
-    if (this.core.closing || this.readyState !== ReadyState.Open) {
-      if (cb !== undefined) queueMicrotask(() => cb(new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket is not open')))
-      return false
-    }
-    // a compressing socket, or one with messages still being compressed, sends its own copy
-    if (this.outbox !== null && this.outbox.takes(message.payload.length)) {
-      this.send(message.payload, cb)
-      return this.readyState === ReadyState.Open && !this.core.closing
-    }
-    if (!this.admit(message.frame, cb)) return false
-    if (this.core.pendingOutput > 0) this.flush()
-    this.socket.write(message.frame, cb)
-    this.watchDrain()
-    this.sawMessage()
-    this.sendResult()
-    return true
-  }
-
-  /** send()'s answer: false while backed up, and then a 'drain' is owed (issue 5). */
-  private sendResult (): boolean {
-    if (!this.backedUp) return true
-    this.owedDrain = true
-    return false
-  }
-
-  /**
-   * Emit the owed 'drain' once bufferedAmount is under the high-water mark, whether it was the
-   * socket that drained or the compression outbox (which the socket's 'drain' does not see).
-   */
-  private checkDrain (): void {
-    if (!this.owedDrain || this.drainCheckScheduled) return
-    this.drainCheckScheduled = true
-    queueMicrotask(() => {
-      this.drainCheckScheduled = false
-      if (!this.owedDrain || (this.backedUp && !this.transportClosed)) return
-      this.owedDrain = false
-      this.releaseDrainWaiters()
-      if (!this.transportClosed) this.safeEmit('drain')
-    })
-  }
-
-  /**
-   * maxBufferedAmount: a message that would take bufferedAmount past the limit meets the policy
-   * ('close': close 1008 so a slow reader cannot grow server memory; 'drop': the message is not
-   * queued, the callback gets FST_ERR_WS_BUFFER_FULL and 'dropped' is emitted). A message sent
-   * while nothing is buffered always goes, so one message larger than the limit is not refused.
-   */
-  private admit (payload: string | Buffer, cb: SendCallback | undefined): boolean {
-    const buffered = this.bufferedAmount
-    if (buffered === 0) return true
-    let size = payload.length
-    if (typeof payload === 'string' && buffered + size * 3 > this.settings.maxBufferedAmount) size = Buffer.byteLength(payload)
-    if (buffered + size <= this.settings.maxBufferedAmount) return true
-    const error = new WebSocketUsageError('FST_ERR_WS_BUFFER_FULL', `bufferedAmount would exceed maxBufferedAmount (${this.settings.maxBufferedAmount} bytes)`)
-    if (this.settings.bufferedAmountPolicy === 'drop') {
-      this.more().droppedMessages++
-      this.safeEmit('dropped', size, error)
-    } else {
-      // RFC 6455 §7.4.1: 1008 "a message that violates its policy": the peer does not read
-      this.close(CloseCode.PolicyViolation, 'send buffer full')
-    }
-    if (cb !== undefined) queueMicrotask(() => cb(error))
-    return false
-  }
-
-  /** True while bufferedAmount is at or over the socket's high-water mark: 'drain' will follow. */
-  private get backedUp (): boolean {
-    return (this.socket.writableNeedDrain ?? false) || this.bufferedAmount >= (this.socket.writableHighWaterMark ?? 16384)
-  }
-
-  /**
-   * Resolves once the socket is no longer backed up ('drain'), or at once when it is not, or
-   * when the connection closed (check readyState after awaiting). Use with send()'s result:
-   * `if (!socket.send(chunk)) await socket.drained()`.
-   */
-  drained (): Promise<void> {
-    if (this.transportClosed || !this.backedUp) return Promise.resolve()
-    this.owedDrain = true
-    return new Promise((resolve) => { (this.drainWaiters ??= []).push(resolve) })
-  }
-
-  private releaseDrainWaiters (): void {
-    const waiters = this.drainWaiters
-    if (waiters === null) return
-    this.drainWaiters = null
-    for (const resolve of waiters) resolve()
-  }
-
   // ---- liveness (the shared clock in ./heartbeat.ts calls these) ----
 
   // called by the shared liveness clock (symbol keys: not part of the public API)
   [kHeartbeatPing] (): void {
     if (this.readyState !== ReadyState.Open || this.core.closing) return
     this.core.ping()
-    if (!this.dispatching) this.flush()
+    this.scheduleFlush()
   }
 
   [kExpire] (reason: ExpiryReason): void {
@@ -249,12 +123,67 @@ export class WebSocket extends InboundConnection {
     }
   }
 
+  // ---- topics (publish/subscribe): the hub of ../topics/hub.ts does the work ----
+
+  /**
+   * Subscribe to `topic` (a non-empty string). Returns false when already subscribed, or when
+   * the socket is not open. Subscriptions end when the socket closes.
+   */
+  subscribe (topic: string): boolean {
+    const hub = this.topicHub()
+    checkTopic(topic)
+    if (this.readyState !== ReadyState.Open) return false
+    return hub.add(this, topic, this.more().topics ??= new Set())
+  }
+
+  /** Unsubscribe from `topic`; false when not subscribed. */
+  unsubscribe (topic: string): boolean {
+    const hub = this.topicHub()
+    checkTopic(topic)
+    const mine = this.rare === null ? null : this.rare.topics
+    return mine !== null && hub.remove(this, topic, mine)
+  }
+
+  isSubscribed (topic: string): boolean {
+    const mine = this.rare === null ? null : this.rare.topics
+    return mine !== null && mine.has(topic)
+  }
+
+  /** The topics this socket is subscribed to. */
+  get topics (): ReadonlySet<string> {
+    return (this.rare === null ? null : this.rare.topics) ?? NO_TOPICS
+  }
+
+  /**
+   * Publish to the subscribers of `topic`: every other subscriber (this socket too with
+   * `{ self: true }`) in this process, and through the plugin's adapter in the others. Data as
+   * send() takes it. Returns how many local subscribers accepted it.
+   */
+  publish<T> (topic: string, data: T & Sendable<T>, options?: SocketPublishOptions): number {
+    const hub = this.topicHub()
+    let self = false
+    let binary: boolean | undefined
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') throw argumentError('type', 'FST_ERR_WS_INVALID_PUBLISH_OPTIONS', 'publish() options must be an object { binary, self }')
+      if (options.self !== undefined && typeof options.self !== 'boolean') throw argumentError('type', 'FST_ERR_WS_INVALID_PUBLISH_OPTIONS', 'publish() options: self must be a boolean')
+      self = options.self === true
+      binary = options.binary
+    }
+    return hub.publish(topic, data, { binary, except: self ? undefined : this })
+  }
+
+  private topicHub (): TopicHub {
+    const hub = this.settings.topics
+    if (hub === undefined) throw new WebSocketUsageError('FST_ERR_WS_NO_TOPICS', 'this WebSocket has no topic hub (the plugin gives one; a standalone WebSocket takes the `topics` option)')
+    return hub
+  }
+
   /** Send a Ping (payload at most 125 bytes). */
   ping (data?: string | Buffer | ArrayBuffer | ArrayBufferView): void {
     const payload = controlPayload(data) // bad arguments throw whatever the state
     if (this.readyState !== ReadyState.Open || this.core.closing) return
     this.core.ping(payload)
-    if (!this.dispatching) this.flush()
+    this.scheduleFlush()
   }
 
   /** Send an unsolicited Pong (payload at most 125 bytes). */
@@ -262,7 +191,7 @@ export class WebSocket extends InboundConnection {
     const payload = controlPayload(data) // bad arguments throw whatever the state
     if (this.readyState !== ReadyState.Open || this.core.closing) return
     this.core.pong(payload)
-    if (!this.dispatching) this.flush()
+    this.scheduleFlush()
   }
 
   /**
@@ -271,9 +200,11 @@ export class WebSocket extends InboundConnection {
    * `closeTimeout` ms the socket is destroyed.
    */
   close (code?: number, reason?: string | Buffer): void {
+    checkCloseArguments(code, reason)
+    // RFC 6455 §5.5.1: no data frame follows the Close frame, so a streamed message ends here
+    this.abandonStream()
     if (this.outbox !== null && this.outbox.length > 0 && !this.core.closing && !this.transportClosed) {
       // permessage-deflate: messages sent before close() are still being compressed
-      checkCloseArguments(code, reason)
       this.outbox.deferClose(code, reason)
       if (this.closeTimer === null) this.startCloseTimer()
       return
@@ -281,46 +212,12 @@ export class WebSocket extends InboundConnection {
     this.core.close(code, reason)
     if (this.transportClosed) return
     if (this.closeTimer === null) this.startCloseTimer()
-    if (!this.dispatching) this.flush()
+    this.scheduleFlush()
   }
 
   /** Destroy the connection now, without a closing handshake. */
   terminate (): void {
     this.socket.destroy()
-  }
-
-  protected flush (): void {
-    const chunks = this.core.takeOutput()
-    const callbacks = this.callbacks
-    this.callbacks = null
-    const done = callbacks === null ? undefined : (err?: Error | null) => { for (const cb of callbacks) cb(err) }
-    if (chunks.length === 0) {
-      if (done !== undefined) queueMicrotask(done)
-    } else if (this.socket.destroyed || this.socket.writableEnded) {
-      if (done !== undefined) queueMicrotask(() => done(new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket is closed')))
-    } else if (chunks.length === 1) {
-      this.socket.write(chunks[0], done)
-    } else {
-      this.socket.cork()
-      const last = chunks.length - 1
-      for (let i = 0; i < last; i++) this.socket.write(chunks[i])
-      this.socket.write(chunks[last], done)
-      this.socket.uncork()
-    }
-    this.watchDrain()
-    if (this.owedDrain) this.checkDrain()
-    if (this.pausedForOutput) this.relieveOutputPressure()
-  }
-
-  /**
-   * Listen to the socket's 'drain' once a write left it over its high-water mark: 'drain' only
-   * follows such a write, and is emitted later, so listening now misses none (memory and
-   * handshake time: one listener fewer on sockets that never back up).
-   */
-  private watchDrain (): void {
-    if ((this.flags & Flag.WatchingDrain) !== 0 || this.socket.writableNeedDrain !== true) return
-    this.flags |= Flag.WatchingDrain
-    this.socket.on('drain', socketOnDrain)
   }
 
   /** After the closing handshake (or a failure) the server closes TCP first (§7.1.1). */
@@ -353,12 +250,6 @@ export class WebSocket extends InboundConnection {
     this.closeTimer.unref()
   }
 
-  private onDrain (): void {
-    this.relieveOutputPressure()
-    if (this.owedDrain) this.checkDrain()
-    else this.safeEmit('drain')
-  }
-
   private onEnd (): void {
     this.core.receiveEnd()
     this.dispatch(this.core.takeEvents())
@@ -371,6 +262,10 @@ export class WebSocket extends InboundConnection {
 
   private onTransportClose (): void {
     this.transportClosed = true
+    this.abandonStream()
+    // subscriptions end with the socket
+    const topics = this.rare === null ? null : this.rare.topics
+    if (topics !== null) this.settings.topics?.removeAll(this, topics)
     this.stopLiveness()
     this.releaseDrainWaiters()
     if (this.closeTimer !== null) {

@@ -58,7 +58,8 @@ export abstract class InboundConnection extends ConnectionState {
     } finally {
       this.dispatching = false
     }
-    this.flush()
+    // everything this read produced, and whatever else this tick sends, leaves in one write
+    if (this.core.pendingOutput > 0 || this.callbacks !== null) this.scheduleFlush()
     this.checkOutputPressure()
   }
 
@@ -177,7 +178,7 @@ export abstract class InboundConnection extends ConnectionState {
       } finally {
         this.dispatching = false
       }
-      this.flush()
+      this.scheduleFlush()
       this.maybeEmitClose()
     })
   }
@@ -310,7 +311,7 @@ export abstract class InboundConnection extends ConnectionState {
         this.pausedForInflate = false
         this.resumeReading()
       }
-      this.flush()
+      this.scheduleFlush()
       if (this.transportClosed) {
         this.releaseDeflate()
         this.maybeEmitClose()
@@ -336,10 +337,13 @@ export abstract class InboundConnection extends ConnectionState {
   }
 
   /**
-   * Iterate messages: text as string, binary as Buffer. Ends when the connection closes.
-   * While iterating, 'message' listeners are not called (the iterator consumes the queue).
+   * Iterate messages: text as string, binary as Buffer; on a route with a message schema, the
+   * validated values. Ends when the connection closes. While iterating, 'message' listeners are
+   * not called (the iterator consumes the queue). Typed `any` here, as the values depend on the
+   * route: a handler's socket is typed from its route (RouteSocket, MessageSocket in
+   * lib/plugin/types.ts), and both are assignable to and from a WebSocket.
    */
-  async * [Symbol.asyncIterator] (): AsyncGenerator<MessageData, void, undefined> {
+  async * [Symbol.asyncIterator] (): AsyncGenerator<any, void, undefined> {
     this.iterators++
     try {
       while (true) {

@@ -9,12 +9,25 @@ import { WebSocketUsageError } from '../protocol/errors.js'
 import type { PerMessageDeflate } from './deflate.js'
 import type { SendCallback } from './types.js'
 
-interface Outgoing { opcode: typeof Opcode.Text | typeof Opcode.Binary, data: Buffer, compress: boolean, cb: SendCallback | undefined }
+interface Outgoing { opcode: number, data: Buffer, compress: boolean, fin: boolean, cb: SendCallback | undefined }
+
+/** How a message offered to the outbox may go: compressed or not, last fragment or not. */
+export interface OfferMode {
+  /** false: never compress this message (send's `compress: false`) */
+  readonly compress: boolean
+  /** false: a fragment that more fragments of the same message follow (never compressed) */
+  readonly fin: boolean
+}
+export const OfferModes = {
+  normal: { compress: true, fin: true },
+  uncompressed: { compress: false, fin: true },
+  fragment: { compress: false, fin: false }
+} as const satisfies Record<string, OfferMode>
 
 /** What the outbox needs from its connection. */
 export interface OutboxHost {
-  /** queue an encoded message (RSV1 when compressed); may throw when the connection is closing */
-  sendRaw (opcode: typeof Opcode.Text | typeof Opcode.Binary, data: Buffer, compressed: boolean): void
+  /** queue an encoded frame (RSV1 when compressed); may throw when the connection is closing */
+  sendRaw (opcode: number, data: Buffer, frame: { compressed: boolean, fin: boolean }): void
   /** the deferred close(), once the last queued message is out */
   close (code: number | undefined, reason: string | Buffer | undefined): void
   /** a send() callback to call once the bytes are written */
@@ -55,19 +68,25 @@ export class CompressionOutbox {
   }
 
   /**
-   * Route a message through the outbox when it is compressed (at or over the threshold) or when
-   * an earlier message is still being compressed. Returns false when it can go straight out.
+   * Route a message (or a fragment: `opcode` Continuation, or `mode.fin` false) through the outbox
+   * when it is compressed (at or over the threshold, unless `mode` says not to) or when an
+   * earlier message is still being compressed. Returns false when it can go straight out.
+   * RFC 7692 §6: a message is compressed or not as a whole, so a fragmented message is sent
+   * uncompressed (its first frame without RSV1).
    */
-  offer (payload: string | Buffer, cb: SendCallback | undefined): boolean {
-    // a string of n UTF-16 units is at least n UTF-8 bytes: counting the bytes (a pass over the
-    // string before encoding it) is only needed when the units alone are under the threshold
-    const size = typeof payload === 'string'
-      ? (payload.length >= this.threshold ? payload.length : Buffer.byteLength(payload))
-      : payload.length
-    const compress = size >= this.threshold
+  offer (opcode: number, payload: string | Buffer, cb: SendCallback | undefined, mode: OfferMode): boolean {
+    let compress = false
+    if (mode.compress && mode.fin && opcode !== Opcode.Continuation) {
+      // a string of n UTF-16 units is at least n UTF-8 bytes: counting the bytes (a pass over the
+      // string before encoding it) is only needed when the units alone are under the threshold
+      const size = typeof payload === 'string'
+        ? (payload.length >= this.threshold ? payload.length : Buffer.byteLength(payload))
+        : payload.length
+      compress = size >= this.threshold
+    }
     if (!compress && this.items.length === 0) return false
     const data = typeof payload === 'string' ? Buffer.from(payload) : payload
-    this.items.push({ opcode: typeof payload === 'string' ? Opcode.Text : Opcode.Binary, data, compress, cb })
+    this.items.push({ opcode, data, compress, fin: mode.fin, cb })
     this.bytes += data.length
     if (!this.compressing) this.pump()
     return true
@@ -109,7 +128,7 @@ export class CompressionOutbox {
   private send (item: Outgoing, data: Buffer | null): void {
     try {
       if (data === null) throw new WebSocketUsageError('FST_ERR_WS_NOT_OPEN', 'the WebSocket closed before the message was compressed')
-      this.host.sendRaw(item.opcode, data, item.compress)
+      this.host.sendRaw(item.opcode, data, { compressed: item.compress, fin: item.fin })
     } catch (err) {
       const cb = item.cb
       if (cb !== undefined) queueMicrotask(() => cb(err as Error))

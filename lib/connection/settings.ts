@@ -7,6 +7,7 @@ import { Defaults } from '../protocol/constants.js'
 import type { ProtocolOptions } from '../protocol/protocol.js'
 import type { LivenessOptions } from './heartbeat.js'
 import { type BufferedAmountPolicy, defaultMaxBufferedAmount, defaultMaxQueuedBytes, LimitDefaults, resolveMaxPayload } from './limits.js'
+import type { TopicHub } from '../topics/hub.js'
 import type { WebSocketOptions } from './types.js'
 
 /** Listener-like hooks are called with `this` set to the connection's WebSocket. */
@@ -29,6 +30,8 @@ export interface ConnectionSettings {
   readonly serialize: (value: unknown) => string
   /** called once when the connection closed, before the 'close' listeners (the plugin's bookkeeping) */
   readonly onClose: ((code: number, reason: string, wasClean: boolean) => void) | undefined
+  /** the topic hub socket.subscribe() and socket.publish() use */
+  readonly topics: TopicHub | undefined
 }
 
 /** Internal option keys: settings resolved ahead of time, and the plugin's per-connection data. */
@@ -68,6 +71,7 @@ export function resolveSettings (
     onListenerError: options.onListenerError,
     inbound: options.inbound,
     serialize: options.serialize ?? JSON.stringify,
-    onClose
+    onClose,
+    topics: options.topics
   }
 }

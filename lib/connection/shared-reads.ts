@@ -1,5 +1,5 @@
 /**
- * Reading sockets into one shared buffer (issue 6).
+ * Reading sockets into one shared buffer.
  *
  * By default a net.Socket gets a new ArrayBuffer for every read (up to 64 KiB). V8 counts those
  * bytes as external memory, and in an app whose heap is over 8 MB (any Fastify app) that memory
@@ -18,10 +18,15 @@
  * of the WebAssembly unmasking module where there is one (mask.ts): payloads are unmasked where
  * they were read and copied out once.
  *
- * Used only where every piece is there (a TCP or Pipe handle with useUserBuffer, the three
+ * These are Node internals, so they are feature-detected, never assumed: the three fields are
+ * looked up once on a socket made for the purpose (Node's net.Socket constructor sets them), and
+ * where any is missing, or a handle has no useUserBuffer, or useUserBuffer throws, the socket
+ * keeps Node's own reads ('data' events). `sharedReadBufferSupported()` says which case this Node
+ * is. Used only where every piece is there (a TCP or Pipe handle with useUserBuffer, the three
  * symbols, no onread already, nothing buffered yet); any other stream keeps 'data' events.
  * `WebSocketOptions.sharedReadBuffer: false` (plugin option too) turns it off.
  */
+import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { ARENA_SIZE, readArena } from '../protocol/mask.js'
 
@@ -36,7 +41,7 @@ let readSymbols: ReadSymbols | null | undefined
 type Handle = { useUserBuffer?: (buffer: Uint8Array) => void, constructor?: { name?: string } }
 type LendableSocket = Duplex & { _handle?: Handle | null } & Record<symbol, unknown>
 
-function findSymbols (socket: LendableSocket): ReadSymbols | null {
+function findSymbols (socket: object): ReadSymbols | null {
   let buffer: symbol | undefined
   let callback: symbol | undefined
   let generator: symbol | undefined
@@ -46,6 +51,26 @@ function findSymbols (socket: LendableSocket): ReadSymbols | null {
     else if (s.description === 'kBufferGen') generator = s
   }
   return buffer !== undefined && callback !== undefined && generator !== undefined ? { buffer, callback, generator } : null
+}
+
+function symbols (): ReadSymbols | null {
+  if (readSymbols === undefined) {
+    try {
+      readSymbols = findSymbols(new Socket())
+    } catch {
+      readSymbols = null
+    }
+  }
+  return readSymbols
+}
+
+/**
+ * True when this Node's sockets have the fields reading into a caller's buffer relies on: accepted
+ * TCP and Unix-socket connections then read into the shared buffer (unless `sharedReadBuffer` is
+ * false). False: every socket keeps Node's own reads, with the same results.
+ */
+export function sharedReadBufferSupported (): boolean {
+  return symbols() !== null
 }
 
 /**
@@ -59,14 +84,18 @@ export function lendReads (socket: Duplex, onRead: (this: Duplex, nread: number,
   if (handle === undefined || handle === null || typeof handle.useUserBuffer !== 'function') return false
   const kind = handle.constructor?.name
   if (kind !== 'TCP' && kind !== 'Pipe') return false
-  if (readSymbols === undefined) readSymbols = findSymbols(s)
-  const symbols = readSymbols
-  if (symbols === null || !(symbols.buffer in s) || s[symbols.buffer] !== null) return false
+  const fields = symbols()
+  if (fields === null || !(fields.buffer in s) || s[fields.buffer] !== null) return false
   if (s.readableLength > 0 || s.destroyed) return false
   sharedBuffer ??= readArena() ?? Buffer.allocUnsafeSlow(SHARED_READ_SIZE)
-  s[symbols.buffer] = sharedBuffer
-  s[symbols.callback] = onRead
-  s[symbols.generator] = null
-  handle.useUserBuffer(sharedBuffer)
+  try {
+    handle.useUserBuffer(sharedBuffer)
+  } catch {
+    // a Node whose handle refuses the buffer: the socket keeps its own reads
+    return false
+  }
+  s[fields.buffer] = sharedBuffer
+  s[fields.callback] = onRead
+  s[fields.generator] = null
   return true
 }

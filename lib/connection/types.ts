@@ -1,5 +1,6 @@
 /** The public types of the WebSocket connection: its options, events and callbacks. */
 import type { DeflateParams } from '../protocol/permessage-deflate.js'
+import type { TopicHub } from '../topics/hub.js'
 import type { BufferedAmountPolicy } from './limits.js'
 
 export interface WebSocketOptions {
@@ -44,11 +45,46 @@ export interface WebSocketOptions {
   perMessageDeflate?: { params: DeflateParams, threshold?: number, level?: number, memLevel?: number } | null
   /** the Sec-WebSocket-Extensions value answered in the 101 ('' when none) */
   extensions?: string
+  /** the topic hub of subscribe()/publish() (the plugin gives its own); default: none */
+  topics?: TopicHub
+}
+
+/** Options of `socket.publish(topic, data, options)`. */
+export interface SocketPublishOptions {
+  /** true: a binary message; false: text (bytes must be UTF-8). Default: from the data's type */
+  binary?: boolean
+  /** true: this socket receives the message too, if subscribed. Default false */
+  self?: boolean
 }
 
 export type MessageData = string | Buffer
 
 export type SendCallback = (error?: Error | null) => void
+
+/** The options of `send(data, options, cb)`, as ws names them. */
+export interface SendOptions {
+  /** true: a binary message; false: a text message (bytes must be UTF-8). Default: from the data's type */
+  binary?: boolean
+  /** false: this message is not compressed with permessage-deflate. Default true (the threshold applies) */
+  compress?: boolean
+  /** false: more fragments of this message follow (RFC 6455 §5.4). Default true */
+  fin?: boolean
+  /** a server never masks (RFC 6455 §5.1): only false is accepted. Default false */
+  mask?: boolean
+}
+
+/** Bytes send() takes as a binary message. */
+export type BinaryData = Buffer | ArrayBuffer | ArrayBufferView
+/** Objects that are not plain data: JSON would turn them into something else (or nothing). */
+type NotPlainData = Date | RegExp | Map<unknown, unknown> | Set<unknown> | WeakMap<object, unknown> | WeakSet<object> |
+  Promise<unknown> | Error | ((...args: any[]) => unknown)
+/**
+ * What send() accepts, as a check on the argument's type `T`: a string, bytes, or a plain
+ * object or array (sent as JSON). `send(42)`, `send(new Date())` or `send(null)` do not compile.
+ */
+export type Sendable<T> = T extends string | BinaryData ? unknown : T extends NotPlainData ? never : T extends object ? unknown : never
+/** Every value send() may be given, as one type (the check of `Sendable` aside). */
+export type SendableData = string | BinaryData | object
 
 
 /** Events of a WebSocket and their listener arguments. */

@@ -63,7 +63,8 @@ export interface MessageSchemas {
 }
 
 export type ValidationResult = { ok: true, value: unknown } | { ok: false, errors: MessageIssue[] }
-export type MessageValidator = (value: unknown) => ValidationResult
+/** `text`: the message as received, to read it again if validation changed `value` */
+export type MessageValidator = (value: unknown, text?: Buffer) => ValidationResult
 
 type AnyValidator = ((value: unknown) => unknown) & { errors?: unknown }
 
@@ -80,8 +81,27 @@ function toIssues (errors: unknown): MessageIssue[] {
  * app's (Ajv by default, TypeBox or any custom one), through Fastify's public, per-route cached
  * `request.compileValidationSchema`. Understands the result shapes Fastify does: a boolean with
  * `.errors` (Ajv) or `{ value }` / `{ error }` (TypeBox and other custom compilers).
+ *
+ * A union keyed by `type` (see discriminatedUnion) answers a failed message with the errors of
+ * the branch its `type` selects, or with one error naming the allowed types, in place of the
+ * errors of every branch.
  */
 export function compileMessageValidator (request: FastifyRequest, schema: unknown): MessageValidator {
+  const validate = compileSchema(request, schema)
+  const union = discriminatedUnion(request, schema)
+  if (union === undefined) return validate
+  return function validateUnionMessage (value: unknown, text?: Buffer): ValidationResult {
+    const result = validate(value)
+    if (result.ok) return result
+    // the failed branches may have changed `value` (Ajv's removeAdditional deletes the properties
+    // a branch does not declare, also in branches that fail): read the message as received again
+    const again = text === undefined ? undefined : parseMessage(text, false)
+    const original = again?.ok === true ? again.value : value
+    return { ok: false, errors: unionErrors(union, original) ?? result.errors }
+  }
+}
+
+function compileSchema (request: FastifyRequest, schema: unknown): MessageValidator {
   const validate = request.compileValidationSchema(schema as Record<string, unknown>, 'body') as unknown as AnyValidator
   return function validateMessage (value: unknown): ValidationResult {
     const result = validate(value)
@@ -98,6 +118,62 @@ export function compileMessageValidator (request: FastifyRequest, schema: unknow
     }
     return { ok: true, value }
   }
+}
+
+/** A union keyed by `type`: each branch's validator (undefined if it does not compile alone) by its `type`. */
+interface DiscriminatedUnion {
+  branches: Map<string, MessageValidator | undefined>
+  /** the allowed types, quoted, for the error message */
+  allowed: string
+}
+
+/**
+ * Recognize a discriminated union: `anyOf` or `oneOf` (what TypeBox's `Type.Union` produces)
+ * whose every branch requires a `type` property fixed by a distinct string `const` (TypeBox's
+ * `Type.Literal`). Each branch is compiled on its own with the same compiler; a branch that does
+ * not compile alone (a `$ref` into the root, say) keeps the whole schema's errors for its type.
+ */
+function discriminatedUnion (request: FastifyRequest, schema: unknown): DiscriminatedUnion | undefined {
+  if (schema === null || typeof schema !== 'object') return undefined
+  const { anyOf, oneOf } = schema as { anyOf?: unknown, oneOf?: unknown }
+  const list = anyOf ?? oneOf
+  if (!Array.isArray(list) || list.length === 0) return undefined
+  const tags: string[] = []
+  for (const branch of list) {
+    const { properties, required } = (branch ?? {}) as { properties?: { type?: { const?: unknown } }, required?: unknown }
+    const tag = properties?.type?.const
+    // a branch that does not require `type` may accept a message without one: not keyed by it
+    if (typeof tag !== 'string' || tags.includes(tag) || !Array.isArray(required) || !required.includes('type')) return undefined
+    tags.push(tag)
+  }
+  const branches = new Map<string, MessageValidator | undefined>()
+  list.forEach((branch, i) => {
+    let validate: MessageValidator | undefined
+    try { validate = compileSchema(request, branch) } catch { validate = undefined }
+    branches.set(tags[i], validate)
+  })
+  return { branches, allowed: tags.map((tag) => JSON.stringify(tag)).join(', ') }
+}
+
+/**
+ * The errors of a message that failed a discriminated union: those of the branch its `type`
+ * selects; one error naming the allowed types when it selects none; undefined (keep the whole
+ * schema's errors) when the selected branch cannot tell, because it did not compile alone or
+ * accepts the message (the root's own keywords, or oneOf's "exactly one", refused it).
+ */
+function unionErrors (union: DiscriminatedUnion, value: unknown): MessageIssue[] | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return [{ instancePath: '', message: `must be an object whose type is one of ${union.allowed}` }]
+  }
+  const tag = (value as { type?: unknown }).type
+  if (typeof tag !== 'string' || !union.branches.has(tag)) {
+    return [{ instancePath: '/type', message: `must be one of ${union.allowed}` }]
+  }
+  const validate = union.branches.get(tag)
+  if (validate === undefined) return undefined
+  let result: ValidationResult
+  try { result = validate(value) } catch { return undefined }
+  return result.ok ? undefined : result.errors
 }
 
 /** Compile the outbound schema with the route's serializer compiler (fast-json-stringify by default). */
@@ -159,7 +235,7 @@ export function createInbound (options: InboundOptions): (this: WebSocket, data:
     if (!parsed.ok) return refuse(this, parsed.error)
     let value = parsed.value
     if (validate !== undefined) {
-      const result = validate(value)
+      const result = validate(value, data)
       if (!result.ok) return refuse(this, schemaError(result.errors, data))
       value = result.value
     }

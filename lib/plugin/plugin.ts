@@ -22,6 +22,8 @@ import { addWebSocketHook } from './registry.js'
 import { checkRouteDeclaration, createRouteHandler, decorateRequestWs, getState, invalidHandler, type PluginState, type WebSocketHandler } from './route.js'
 import { kRouteDone, kState } from './symbols.js'
 import { addShutdownHook } from './shutdown.js'
+import { decorateTopics, startTopicAdapter } from './topics.js'
+import { TopicHub } from '../topics/hub.js'
 import { listenForUpgrades } from './upgrade.js'
 import { listenForExtendedConnect, noteWebSocketRoute } from './http2.js'
 import './types.js'
@@ -87,7 +89,7 @@ function ws (this: FastifyInstance, path: string, optionsOrHandler: unknown, may
 }
 
 /** One registration: its options checked first, its 'upgrade' listener added last. Throws a coded error to refuse it. */
-function register (fastify: FastifyInstance, pluginOptions: unknown): void {
+function register (fastify: FastifyInstance, pluginOptions: unknown): TopicHub {
   // fastify.decorate() would throw its own error for the second one: say what happened
   if (Object.hasOwn(fastify, kState)) {
     throw argumentError('type', OptionErrorCode.AlreadyRegistered,
@@ -98,7 +100,8 @@ function register (fastify: FastifyInstance, pluginOptions: unknown): void {
     options: options.route,
     connections: new Set(),
     byRoute: new Map(),
-    closing: false
+    closing: false,
+    topics: new TopicHub({ adapter: options.adapter, log: fastify.log })
   }
   const servers = options.server === undefined || options.server === fastify.server ? [fastify.server] : [fastify.server, options.server]
 
@@ -112,20 +115,24 @@ function register (fastify: FastifyInstance, pluginOptions: unknown): void {
   // for an instance created before this module was loaded (idempotent otherwise)
   fastify.addHook('onRoute', onRoute)
   addShutdownHook(fastify, state, { servers, preClose: options.preClose })
+  decorateTopics(fastify, state.topics)
   // last: the only step with an effect outside this instance (one listener per server)
   listenForUpgrades(servers, fastify)
   listenForExtendedConnect(servers, fastify)
+  return state.topics
 }
 
 /** A refused registration rejects `register()` / `ready()` with its coded error, never throws. */
 const plugin: FastifyPluginCallback<WebSocketPluginOptions> = (fastify, pluginOptions, done) => {
+  let topics: TopicHub
   try {
-    register(fastify, pluginOptions)
+    topics = register(fastify, pluginOptions)
   } catch (err) {
     done(err as Error)
     return
   }
-  done()
+  // ready once the topic adapter is (it may connect first)
+  startTopicAdapter(topics, done)
 }
 
 export const fastifyRfc6455 = fp(plugin, { fastify: '5.x', name: 'fastify-rfc6455' })

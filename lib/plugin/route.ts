@@ -20,6 +20,7 @@ import { compileMessageValidator, compileOutboundSerializer, createInbound, type
 import { type ResolvedOptions, resolveOptions, type WebSocketRouteOptions } from './options.js'
 import { closedBy, logClosed, logUpgradeCompleted } from './connection-log.js'
 import { addConnection, collectHooks, type Connections, deleteConnection, type HookLists } from './registry.js'
+import type { TopicHub } from '../topics/hub.js'
 import { kState } from './symbols.js'
 import { getUpgrade } from './upgrade.js'
 
@@ -29,6 +30,8 @@ export type WebSocketHandler = (this: FastifyInstance, socket: WebSocket, reques
 export interface PluginState extends Connections {
   options: ResolvedOptions
   closing: boolean
+  /** the registration's topics (socket.subscribe/publish, app.publish) */
+  topics: TopicHub
 }
 
 /** What a route declaration contributes, read once when the route is declared. */
@@ -222,6 +225,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
       maxQueuedMessages: options.maxQueuedMessages,
       maxQueuedBytes: options.maxQueuedBytes,
       onListenerError,
+      topics: state.topics,
       serialize: schemas.outbound === undefined ? undefined : compileOutboundSerializer(reply, schemas.outbound),
       inbound: json
         ? createInbound({ validate, policy: options.invalidMessage, handlers: messageHandlers, request: requestOf, onHandlerError })

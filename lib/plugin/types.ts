@@ -16,9 +16,11 @@ import type {
   RawServerBase,
   RawServerDefault,
   RouteGenericInterface,
+  RouteOptions,
   RouteShorthandOptions
 } from 'fastify'
-import type { SendCallback, WebSocket } from '../connection/connection.js'
+import type { MessageData, Sendable, SendableData, WebSocket, WebSocketEvents } from '../connection/connection.js'
+import type { TopicHub } from '../topics/hub.js'
 import type { InjectWSHooks, InjectWSOptions } from './inject.js'
 import type { WebSocketRouteOptions } from './options.js'
 import type { WebSocketHookMap, WebSocketHookName } from './registry.js'
@@ -31,33 +33,72 @@ export type ResolveOutbound<TypeProvider extends FastifyTypeProvider, Schema> = 
 /** Anything `send()` takes besides JSON values. */
 export type RawSendData = string | Buffer | ArrayBuffer | ArrayBufferView
 
+/** What `send()` of a plain WebSocket takes as its message. */
+type SendData = SendableData
+/** The arguments after the message of `send()`'s overloads (the last two when there are more). */
+type SendRest = WebSocket['send'] extends { (data: any, ...rest: infer A): boolean, (data: any, ...rest: infer B): boolean } ? [A, B] : never
+/** The events of a WebSocket besides 'message', whose listeners keep the WebSocket's types. */
+type OtherEvent = Exclude<keyof WebSocketEvents, 'message'>
+type Listener<E extends OtherEvent> = (...args: WebSocketEvents[E]) => void
 /**
- * The socket of a route with `schema.message` and/or `schema.outbound`: 'message' listeners and
- * the async iterator receive validated values of type `In`; `send()` takes `Out` (as JSON).
+ * A 'message' listener of a MessageSocket. Without a type provider the message is `unknown`, and
+ * a listener may declare the type it expects (`(message: { text: string }) => ...`): its
+ * parameter is then compared both ways, as a method's is.
  */
-export interface MessageSocket<In = unknown, Out = object> extends Omit<WebSocket, 'send' | 'on' | 'once' | 'off' | typeof Symbol.asyncIterator> {
-  send (data: Out | RawSendData, cb?: SendCallback): boolean
-  on (event: 'message', listener: (message: In, isBinary: boolean) => void): this
-  on (event: 'close', listener: (code: number, reason: Buffer, wasClean: boolean) => void): this
-  on (event: string | symbol, listener: (...args: any[]) => void): this
-  once (event: 'message', listener: (message: In, isBinary: boolean) => void): this
-  once (event: 'close', listener: (code: number, reason: Buffer, wasClean: boolean) => void): this
-  once (event: string | symbol, listener: (...args: any[]) => void): this
-  off (event: string | symbol, listener: (...args: any[]) => void): this
+type MessageListener<In> = unknown extends In
+  ? { listener (message: In, isBinary: boolean): void }['listener']
+  : (message: In, isBinary: boolean) => void
+
+/** `on()`, `once()`, `off()`... of a MessageSocket: 'message' with its message type, the other events as a WebSocket's. */
+interface ListenerMethod<In, Socket> {
+  (event: 'message', listener: MessageListener<In>): Socket
+  <E extends OtherEvent> (event: E, listener: Listener<E>): Socket
+}
+
+/** A WebSocket whose `send()` takes `Out` (sent as JSON) besides raw text and bytes. */
+interface SocketWithSend<Out extends SendData> extends WebSocket {
+  send<T extends Out | RawSendData> (data: T & Sendable<T>, ...rest: SendRest[0]): boolean
+  send<T extends Out | RawSendData> (data: T & Sendable<T>, ...rest: SendRest[1]): boolean
+}
+
+/**
+ * The socket of a route without `schema.message`: `for await` yields text as a string and binary
+ * as a Buffer; with `schema.outbound`, `send()` takes `Out`.
+ */
+export interface RouteSocket<Out extends SendData = SendData> extends SocketWithSend<Out> {
+  [Symbol.asyncIterator] (): AsyncGenerator<MessageData, void, undefined>
+}
+
+/**
+ * The socket of a route with `schema.message` (and maybe `schema.outbound`): 'message' listeners
+ * and the async iterator receive validated values of type `In`; `send()` takes `Out`. Its events
+ * are typed as the WebSocket's: an unknown event name or a listener of the wrong shape does not
+ * compile. It is a WebSocket (sets, maps, `broadcast()`, `websocketConnections` take it).
+ */
+export interface MessageSocket<In = unknown, Out extends SendData = SendData> extends SocketWithSend<Out> {
+  on: ListenerMethod<In, this>
+  once: ListenerMethod<In, this>
+  off: ListenerMethod<In, this>
+  addListener: ListenerMethod<In, this>
+  removeListener: ListenerMethod<In, this>
+  prependListener: ListenerMethod<In, this>
+  prependOnceListener: ListenerMethod<In, this>
   [Symbol.asyncIterator] (): AsyncGenerator<In, void, undefined>
 }
 
 type HasKey<S, K extends string> = S extends Record<K, unknown> ? (undefined extends S[K] ? false : true) : false
+/** What `send()` takes on a route with `schema.outbound`: the type provider's type (what send() takes when there is none). */
+type OutboundOf<SchemaCompiler, TypeProvider extends FastifyTypeProvider> =
+  SendableOutbound<ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']>>
+type SendableOutbound<T> = unknown extends T ? SendData : Extract<T, SendData>
 
 /** The socket type a route's handler receives, from its schema and the type provider. */
 export type SocketFor<SchemaCompiler, TypeProvider extends FastifyTypeProvider> =
   HasKey<SchemaCompiler, 'message'> extends true
     ? MessageSocket<
       ResolveInbound<TypeProvider, (SchemaCompiler & { message: unknown })['message']>,
-      HasKey<SchemaCompiler, 'outbound'> extends true ? ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']> : object>
-    : HasKey<SchemaCompiler, 'outbound'> extends true
-      ? Omit<WebSocket, 'send'> & { send (data: ResolveOutbound<TypeProvider, (SchemaCompiler & { outbound: unknown })['outbound']> | RawSendData, cb?: SendCallback): boolean }
-      : WebSocket
+      HasKey<SchemaCompiler, 'outbound'> extends true ? OutboundOf<SchemaCompiler, TypeProvider> : SendData>
+    : RouteSocket<HasKey<SchemaCompiler, 'outbound'> extends true ? OutboundOf<SchemaCompiler, TypeProvider> : SendData>
 
 /** The handler of a WebSocket route: `(socket, request)`, both typed from the route's schema. */
 export type WebSocketRouteHandler<
@@ -129,8 +170,8 @@ export interface WebSocketRouteShorthand<
   ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
 }
 
-/** `app.injectWS(path, options, hooks)` */
-export type InjectWS = (path?: string, options?: InjectWSOptions, hooks?: InjectWSHooks) => Promise<WebSocket>
+/** `app.injectWS(path, options, hooks)`: a client socket, whose `for await` yields text as a string and binary as a Buffer */
+export type InjectWS = (path?: string, options?: InjectWSOptions, hooks?: InjectWSHooks) => Promise<RouteSocket>
 
 declare module 'fastify' {
   interface FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider> {
@@ -142,6 +183,14 @@ declare module 'fastify' {
      * (`statusCode`, `headers`, `body`).
      */
     injectWS: InjectWS
+    /** `app.route({ method: 'GET', url, websocket: true, handler: (socket, request) => {} })` */
+    route<RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault,
+      const SchemaCompiler extends FastifySchema = FastifySchema>(
+      options: Omit<RouteOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>, 'websocket' | 'handler'> & {
+        websocket: true
+        handler: WebSocketRouteHandler<RawServer, RawRequest, RouteGeneric, ContextConfig, NoInfer<SchemaCompiler>, TypeProvider, Logger>
+      }
+    ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
     /** Open WebSocket connections of this plugin registration. */
     websocketConnections: ReadonlySet<WebSocket>
     /** Open WebSocket connections per route URL (prefix included, e.g. '/api/chat/:room'). */
@@ -151,6 +200,18 @@ declare module 'fastify' {
      * durationMs })` hook to the WebSocket routes of this context and its children.
      */
     addWebSocketHook<Name extends WebSocketHookName>(name: Name, hook: WebSocketHookMap[Name]): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
+    /**
+     * Publish to the subscribers of `topic`: every local one (their route's `schema.outbound`
+     * applies to objects) and, through the plugin's `adapter`, those of other processes. Data as
+     * `socket.send()` takes it. Returns how many local subscribers accepted it.
+     */
+    publish<T>(topic: string, data: T & Sendable<T>, options?: { binary?: boolean }): number
+    /** Subscribers of `topic` in this process. */
+    subscriberCount(topic: string): number
+    /** Subscribers of `topic` across every process the adapter reaches (the local count in-process). */
+    presence(topic: string): Promise<number>
+    /** The topic hub of this plugin registration: `adapterErrors`, 'adapterError' events, `topics()`. */
+    websocketTopics: TopicHub
   }
 
   interface RouteShorthandMethod<RawServer, RawRequest, RawReply, TypeProvider, Logger> {

@@ -14,7 +14,7 @@ import { CloseCode, Defaults, isValidCloseCode, MAX_CLOSE_REASON, MAX_CONTROL_PA
 import { argumentError, ProtocolError, WebSocketUsageError } from './errors.js'
 import { decodeClosePayload, encodeClosePayload } from './frame.js'
 import { FrameParser, type ParserOptions, type ParserSink } from './parser.js'
-import { FrameWriter, NOTHING } from './writer.js'
+import { type FrameOptions, FrameWriter, NOTHING } from './writer.js'
 
 export const ReadyState = {
   Connecting: 0,
@@ -356,6 +356,23 @@ export class WebSocketProtocol implements ParserSink {
   sendFragment (opcode: number, data: Buffer, options: { fin: boolean, rsv?: number }): void {
     this.assertCanSend()
     this.output().frame(opcode, data, { fin: options.fin, rsv: options.rsv ?? 0 })
+  }
+
+  /**
+   * Queue one data frame, a whole message or one fragment of it (§5.4: the caller sequences the
+   * opcode, Continuation after the first fragment, and FIN on the last); a string is encoded
+   * as UTF-8 straight into place.
+   */
+  sendData (opcode: number, data: string | Buffer, options: FrameOptions): void {
+    this.assertCanSend()
+    if (typeof data === 'string') this.output().textFrame(opcode, data, options)
+    else this.output().frame(opcode, data, options)
+  }
+
+  /** Queue a whole frame encoded already, e.g. one message framed once for many connections. */
+  sendEncoded (frame: Buffer): void {
+    this.assertCanSend()
+    this.output().encoded(frame)
   }
 
   ping (data?: Payload): void {

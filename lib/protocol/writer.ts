@@ -150,6 +150,16 @@ export class FrameWriter {
     this.frame(opcode, Buffer.from(text, 'utf8'), options)
   }
 
+  /**
+   * Queue a frame encoded already (a message framed once for many connections): it joins this
+   * writer's output in order, referenced, not copied (the caller must not modify it).
+   */
+  encoded (frame: Buffer): void {
+    this.closeRun()
+    this.push(frame)
+    this.pendingBytes += frame.length
+  }
+
   /** Drain the queued bytes, in order. */
   take (): Buffer[] {
     this.closeRun()

@@ -23,6 +23,12 @@ export interface TopicPublication {
   /** the message payload (UTF-8 bytes for text) */
   readonly payload: Buffer
   readonly binary: boolean
+  /**
+   * Optional (adapters that do not carry it deliver the payload as plain text): the payload is
+   * the JSON text of a plain object or array, so a receiving process serializes it again through
+   * each local subscriber's `schema.outbound`, which may strip fields. Adapters carry it as is.
+   */
+  readonly json?: boolean
 }
 
 export interface TopicAdapterHost {

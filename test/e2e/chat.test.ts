@@ -1,6 +1,7 @@
 // End to end: the chat demo in headless Chromium (Debian's package, driven by playwright-core).
 // playwright-core gives each launch a fresh temporary profile.
-// Two pages join a room, see each other's presence and messages, and one leaves.
+// Two pages join a room (a topic of the plugin), see each other's presence and messages, and one
+// leaves; a page in another room hears nothing of it.
 import t from 'tap'
 import { chromium } from 'playwright-core'
 import { buildChat } from '../../examples/chat/server.js'
@@ -37,6 +38,14 @@ t.test('two browser pages chat through the demo', async (t) => {
   await bob.getByText('joined e2e as bob').waitFor({ timeout: 5000 })
   await ann.locator('#members', { hasText: 'ann, bob' }).waitFor({ timeout: 5000 })
   t.equal(await bob.textContent('#members'), 'ann, bob', 'both pages see both members')
+  t.equal(app.subscriberCount('room:e2e'), 2, 'the room is a topic with both sockets subscribed')
+  const eve = await browser.newPage()
+  await eve.goto(url)
+  await eve.getByText('connected', { exact: true }).waitFor({ timeout: 10000 })
+  await eve.fill('#name', 'eve')
+  await eve.fill('#room', 'elsewhere')
+  await eve.click('#join button')
+  await eve.getByText('joined elsewhere as eve').waitFor({ timeout: 5000 })
 
   await bob.fill('#text', 'hello from bob')
   await bob.click('#send')
@@ -51,4 +60,10 @@ t.test('two browser pages chat through the demo', async (t) => {
   await ann.locator('#members', { hasText: /^ann$/ }).waitFor({ timeout: 5000 })
   t.equal(await ann.textContent('#members'), 'ann', 'presence updates when bob leaves')
   t.equal(await bob.isDisabled('#send'), true, 'bob can no longer send')
+  t.equal(app.subscriberCount('room:e2e'), 1, 'bob unsubscribed')
+  t.same(await eve.locator('#log li').allTextContents(), ['joined elsewhere as eve'], 'another room heard nothing')
+  await ann.close()
+  const until = Date.now() + 5000
+  while (app.subscriberCount('room:e2e') > 0 && Date.now() < until) await new Promise((resolve) => setImmediate(resolve))
+  t.equal(app.subscriberCount('room:e2e'), 0, 'a closed page leaves its room')
 })

@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import net from 'node:net'
 import { PassThrough } from 'node:stream'
 import t, { type Test } from 'tap'
-import { lendReads, SHARED_READ_SIZE } from '../../lib/connection/shared-reads.js'
+import { lendReads, SHARED_READ_SIZE, sharedReadBufferSupported } from '../../lib/connection/shared-reads.js'
 
 async function pair (t: Test): Promise<{ server: net.Socket, client: net.Socket }> {
   const srv = net.createServer()
@@ -61,4 +61,23 @@ t.test('a destroyed socket is left alone', async (t) => {
   const { server } = await pair(t)
   server.destroy()
   t.equal(lendReads(server, () => {}), false)
+})
+
+t.test('sharedReadBufferSupported() says whether an accepted socket is switched', async (t) => {
+  const { server } = await pair(t)
+  t.equal(lendReads(server, () => {}), sharedReadBufferSupported())
+})
+
+t.test('a handle that refuses the buffer: the socket keeps its own reads, nothing thrown', async (t) => {
+  const { server, client } = await pair(t)
+  const handle = (server as unknown as { _handle: { useUserBuffer: (b: Uint8Array) => void } })._handle
+  handle.useUserBuffer = () => { throw new Error('this Node cannot read into a user buffer') }
+  let lent: boolean | undefined
+  t.doesNotThrow(() => { lent = lendReads(server, () => { t.fail('no read may reach the shared-buffer callback') }) })
+  t.equal(lent, false)
+  const got: Buffer[] = []
+  server.on('data', (chunk: Buffer) => { got.push(chunk) })
+  client.end('still read')
+  await once(server, 'end')
+  t.equal(Buffer.concat(got).toString(), 'still read', "every byte arrives as 'data' events")
 })

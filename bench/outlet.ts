@@ -1,0 +1,65 @@
+/**
+ * The connection layer alone, no system calls: CPU ns per echoed 32 B text message through
+ * WebSocket (read -> core -> 'message' -> send() -> the end-of-tick flush), 100 connections over a
+ * transport that completes every write at once, 64 messages per read. Steadier than the socket
+ * benchmarks on a shared machine; used to check the outlet (lib/connection/outlet.ts) costs the
+ * echo path nothing.
+ *
+ *   npx tsx bench/outlet.ts [<dir with lib/index.js or lib/index.ts>]   (default: this lib/)
+ *
+ * Compare two builds: the bench's compiled copies (bench/results/build/current, .../base after
+ * `npm run bench -- --base=<dir>`), alternating runs of each.
+ */
+import { resolve } from 'node:path'
+import { Duplex } from 'node:stream'
+import { existsSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
+
+const dir = resolve(process.argv[2] ?? new URL('..', import.meta.url).pathname)
+const entry = existsSync(resolve(dir, 'lib/index.js')) ? resolve(dir, 'lib/index.js') : resolve(dir, 'lib/index.ts')
+const { WebSocket } = await import(pathToFileURL(entry).href) as typeof import('../lib/index.js')
+
+class NullTransport extends Duplex {
+  writes = 0
+  override _read (): void {}
+  override _write (_chunk: Buffer, _encoding: string, cb: () => void): void { this.writes++; cb() }
+  override _writev (_chunks: unknown[], cb: () => void): void { this.writes++; cb() }
+}
+
+/** A masked client text frame (RFC 6455 §5.3). */
+function clientFrame (text: string): Buffer {
+  const payload = Buffer.from(text)
+  const out = Buffer.alloc(6 + payload.length)
+  out[0] = 0x81
+  out[1] = 0x80 | payload.length
+  const mask = [1, 2, 3, 4]
+  out.set(mask, 2)
+  for (let i = 0; i < payload.length; i++) out[6 + i] = payload[i] ^ mask[i & 3]
+  return out
+}
+
+const PER_READ = 64
+const read = Buffer.concat(Array.from({ length: PER_READ }, () => clientFrame('x'.repeat(32))))
+const transports = Array.from({ length: 100 }, () => {
+  const transport = new NullTransport()
+  const ws = new WebSocket(transport, { heartbeatInterval: 0, incompleteMessageTimeout: 0 })
+  ws.on('message', (data: Buffer, isBinary: boolean) => { ws.send(isBinary ? data : data.toString()) })
+  return transport
+})
+
+async function run (iterations: number): Promise<number> {
+  const start = process.cpuUsage()
+  for (let i = 0; i < iterations; i++) {
+    for (const transport of transports) transport.emit('data', Buffer.from(read))
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  const used = process.cpuUsage(start)
+  return (used.user + used.system) * 1000 / (iterations * transports.length * PER_READ)
+}
+
+await run(200) // warm-up
+const samples: number[] = []
+for (let k = 0; k < 5; k++) samples.push(await run(300))
+samples.sort((a, b) => a - b)
+console.log(`${dir}: ${samples[2].toFixed(0)} ns per echoed message (median of 5; min ${samples[0].toFixed(0)}), ` +
+  `${transports[0].writes} writes on the first connection`)
