@@ -325,3 +325,23 @@ t.test('frames sent right behind the CONNECT, before the 200, are read once the 
   t.same(closes.map((c) => c.wasClean), [false, false], 'neither closed cleanly; the process lives on')
   t.equal((await h2request(session, { ':path': '/nope' })).status, 404, 'the session still serves requests')
 })
+
+t.test('permessage-deflate messages both ways over an HTTP/2 stream', async (t) => {
+  const server = await startH2('h2', (app) => { app.ws('/z', echo) }, { perMessageDeflate: { threshold: 0 } } as never)
+  t.teardown(server.close)
+  const ws = await server.app.injectWS('/z', { perMessageDeflate: { threshold: 0 } })
+  t.match(ws.extensions, /^permessage-deflate/)
+  const big = JSON.stringify(Array.from({ length: 2000 }, (_, i) => ({ id: i, name: `user-${i % 50}` })))
+  const got = new Promise<Buffer[]>((resolve) => {
+    const all: Buffer[] = []
+    ws.on('message', (data: Buffer) => { all.push(data); if (all.length === 2) resolve(all) })
+  })
+  ws.send(big)
+  ws.send(Buffer.alloc(100_000, 3))
+  const [text, bin] = await deadline(got, 'both echoes')
+  t.equal(text.toString(), big, 'compressed text echoed')
+  t.ok(bin.equals(Buffer.alloc(100_000, 3)), 'compressed binary echoed')
+  const done = closed(ws)
+  ws.close(1000)
+  t.same(await done, { code: 1000, reason: '', wasClean: true })
+})
