@@ -31,7 +31,8 @@ interface Http2Server extends NetServer {
   updateSettings: (settings: http2.Settings) => void
 }
 
-function isHttp2Server (server: NetServer): server is Http2Server {
+/** An HTTP/2 server (Http2Server, Http2SecureServer): the only ones with updateSettings(). */
+export function isHttp2Server (server: NetServer): server is Http2Server {
   return typeof (server as Partial<Http2Server>).updateSettings === 'function'
 }
 

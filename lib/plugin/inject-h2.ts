@@ -4,11 +4,12 @@
  */
 import { once } from 'node:events'
 import http2, { type IncomingHttpHeaders } from 'node:http2'
-import type { Server as NetServer } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { Server as TlsServer } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import { connectInMemory, WebSocketUpgradeError } from './inject.js'
+
+export { isHttp2Server } from './http2.js'
 
 /** A socket the handshake succeeded on, the bytes that came after it, and the response headers. */
 export interface OpenedSocket {
@@ -18,10 +19,6 @@ export interface OpenedSocket {
 }
 
 const EMPTY = Buffer.alloc(0)
-
-export function isHttp2Server (server: NetServer): boolean {
-  return typeof (server as { updateSettings?: unknown }).updateSettings === 'function'
-}
 
 /** RFC 8441 §5 over a memory socket: a CONNECT with :protocol websocket, answered by a 200. */
 export async function openOverHttp2 (server: FastifyInstance['server'], target: string, extra: Record<string, string>): Promise<OpenedSocket> {
