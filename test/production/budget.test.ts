@@ -64,11 +64,11 @@ t.test('inboundBudget options are checked at registration', async (t) => {
   const app = Fastify()
   t.teardown(() => app.close())
   app.register(websocket, { inboundBudget: { messagesPerSecond: -1 } })
-  await t.rejects(app.ready(), { code: 'FST_ERR_WS_INVALID_OPTION' })
+  await t.rejects(async () => await app.ready(), { code: 'FST_ERR_WS_INVALID_OPTION' })
   const app2 = Fastify()
   t.teardown(() => app2.close())
   app2.register(websocket, { inboundBudget: { policy: 'ignore' } } as never)
-  await t.rejects(app2.ready(), { code: 'FST_ERR_WS_INVALID_OPTION' })
+  await t.rejects(async () => await app2.ready(), { code: 'FST_ERR_WS_INVALID_OPTION' })
 })
 
 t.test('maxConnectionsPerAddress answers 429 before the upgrade', async (t) => {
