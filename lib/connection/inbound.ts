@@ -13,7 +13,7 @@ import { DeflateCloseCode, DeflateErrorCode } from '../protocol/permessage-defla
 import type { ProtocolEvent } from '../protocol/protocol.js'
 import { ConnectionState, Flag, type QueuedMessage } from './connection-state.js'
 import { kInMessage } from './heartbeat.js'
-import { WebSocketUsageError } from '../protocol/errors.js'
+import { CloseCode } from '../protocol/constants.js'
 import type { CompressionOutbox } from './outbox.js'
 import type { MessageData } from './types.js'
 
@@ -135,7 +135,8 @@ export abstract class InboundConnection extends ConnectionState {
     const budget = this.budget!
     const over = budget.spend(size)
     if (over === undefined) return true
-    const error = new WebSocketUsageError('WS_ERR_BUDGET_EXCEEDED', `inbound ${over} per second over the route's budget`)
+    // the peer's doing, carrying its consequence on the wire (1008 under policy 'close')
+    const error = new ProtocolError('WS_ERR_BUDGET_EXCEEDED', CloseCode.PolicyViolation, `inbound ${over} per second over the route's budget`)
     if (budget.options.policy === 'drop') {
       this.settings.meter?.overLimit(this, size, over, 'drop')
       this.safeEmit('budgetExceeded', size, error)
