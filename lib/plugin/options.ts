@@ -207,11 +207,17 @@ function sameOrigin (origin: string, host: string | undefined): boolean {
   return url.host === expected || (url.port === '' && url.host + defaultPort === expected)
 }
 
+function authorityOf (request: FastifyRequest): string | undefined {
+  const authority = request.headers[':authority']
+  return typeof authority === 'string' ? authority : undefined
+}
+
 function originCheckOf (value: unknown, name: string): OriginCheck {
   if (value === 'same-origin') value = ['same-origin']
   if (!isStringList(value) || !value.includes('same-origin')) return originCheck(value, name)
   const others = originCheck(value.filter((v) => v !== 'same-origin'), name)
-  return (origin, request) => origin === undefined || sameOrigin(origin, request.headers.host) || others(origin, request)
+  // HTTP/2 (RFC 8441): the authority is the :authority pseudo-header (RFC 9113 §8.3.1)
+  return (origin, request) => origin === undefined || sameOrigin(origin, request.headers.host ?? authorityOf(request)) || others(origin, request)
 }
 
 function inboundBudget (value: unknown, name: string): BudgetOptions {

@@ -3,6 +3,8 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import websocket from '../../lib/index.js'
+import { RawWebSocket } from '../helpers/raw-client.js'
+import { h2connect, h2request, startH2 } from '../http2/helpers.js'
 import { listening, openClient, refusedStatus } from './helpers.js'
 
 t.test('same-origin: the Host\'s own origin opens, another site gets 403, no Origin opens', async (t) => {
@@ -36,4 +38,17 @@ t.test('same-origin with listed origins: either opens', async (t) => {
   ;(await openClient(url, { origin: 'https://APP.example' })).close()
   ;(await openClient(url, { origin: `http://127.0.0.1:${port}` })).close()
   t.equal((await refusedStatus(url, { origin: 'https://other.example' })).status, 403)
+})
+
+t.test('same-origin over HTTP/2 (RFC 8441): the :authority is the host', async (t) => {
+  const server = await startH2('h2c', (app) => { app.ws('/chat', () => {}) }, { allowedOrigins: 'same-origin' })
+  t.teardown(server.close)
+  const { session } = await h2connect(server.origin)
+  t.teardown(() => session.close())
+  const base = { ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': '/chat', 'sec-websocket-version': '13' }
+  const refused = await h2request(session, { ...base, origin: 'https://evil.example' })
+  t.equal(refused.status, 403)
+  t.equal(JSON.parse(refused.body).code, 'WS_ERR_ORIGIN_FORBIDDEN')
+  const client = await RawWebSocket.connectH2(session, '/chat', { headers: { origin: server.origin } })
+  t.equal(client.status, 200, 'the own origin opens')
 })
