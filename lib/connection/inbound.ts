@@ -77,7 +77,7 @@ export abstract class InboundConnection extends ConnectionState {
     switch (event.type) {
       case 'message':
         if (event.compressed && this.outbox !== null) this.inflateMessage(event.data, event.binary)
-        else this.onMessage(event.data, event.binary, event.data.length)
+        else this.onMessage(event.data, event.binary, -1)
         break
       case 'ping':
         this.safeEmit('ping', event.data)
@@ -108,10 +108,11 @@ export abstract class InboundConnection extends ConnectionState {
     }
   }
 
+  /** `wireSize`: the compressed size of an inflated message, -1 for one received uncompressed */
   private onMessage (data: Buffer, binary: boolean, wireSize: number): void {
     this.sawMessage()
     const meter = this.settings.meter
-    if (meter !== undefined) meter.received(this, data.length, wireSize, binary)
+    if (meter !== undefined) meter.received(this, data.length, wireSize < 0 ? data.length : wireSize, binary, wireSize >= 0)
     if (this.budget !== null && !this.withinBudget(data.length)) return
     let value: unknown = data
     if (this.settings.inbound !== undefined) {

@@ -10,7 +10,7 @@ export type LimitReason = 'buffer' | BudgetKind
 
 export interface ConnectionMeter {
   /** an inbound data message: `size` bytes after inflation, `wireSize` as received (compressed or not) */
-  received (socket: object, size: number, wireSize: number, binary: boolean): void
+  received (socket: object, size: number, wireSize: number, binary: boolean, compressed: boolean): void
   /** an outbound data message was queued: `size` in bytes, or UTF-16 units for text given as a string */
   sent (socket: object, size: number, binary: boolean): void
   /** a message met a limit's policy: outbound over maxBufferedAmount ('buffer') or inbound over budget */

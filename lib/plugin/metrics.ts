@@ -114,13 +114,13 @@ export class WebSocketMetrics {
   meter (route: string, counts: (socket: object) => ConnectionCounts): ConnectionMeter {
     const c = this.route(route)
     return {
-      received (socket, size, wireSize, binary) {
+      received (socket, size, wireSize, binary, compressed) {
         c.messagesIn++
         c.payloadBytesIn += size
         counts(socket).messagesIn++
-        if (wireSize !== size) { c.compressedWire += wireSize; c.compressedInflated += size }
+        if (compressed) { c.compressedWire += wireSize; c.compressedInflated += size }
         if (channels.messageReceived.hasSubscribers) {
-          channels.messageReceived.publish({ socket, route, size, wireSize, binary, compressed: wireSize !== size })
+          channels.messageReceived.publish({ socket, route, size, wireSize, binary, compressed })
         }
       },
       sent (socket, size, binary) {
