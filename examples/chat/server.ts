@@ -26,7 +26,7 @@ export async function buildChat (): Promise<FastifyInstance> {
   const app = Fastify({ logger: process.env.NODE_ENV === 'test' ? false : { level: 'info' } })
     .setValidatorCompiler(TypeBoxValidatorCompiler)
     .withTypeProvider<TypeBoxTypeProvider>()
-  await app.register(websocket, { maxPayload: 64 * 1024 })
+  await app.register(websocket, { maxPayload: 64 * 1024, allowedOrigins: 'same-origin' })
 
   // who sits in which room, for the member list (the topic itself is the plugin's)
   interface Seat { room: string, name: string }

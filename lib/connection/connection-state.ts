@@ -5,6 +5,7 @@
  * object of its own, so a connection stays one object (memory per connection); the behaviour
  * is in the classes above it: InboundConnection (./inbound.ts), then WebSocket.
  */
+import type { BudgetKind } from './budget.js'
 import type { Duplex } from 'node:stream'
 import { CloseCode } from '../protocol/constants.js'
 import type { ProtocolError } from '../protocol/errors.js'
@@ -74,6 +75,8 @@ export class RareState {
   failure: ProtocolError | null = null
   droppedMessages = 0
   expiredBy: ExpiryReason | null = null
+  /** the inbound budget that closed the connection (policy 'close') */
+  overBudget: BudgetKind | null = null
   /** UTF-8 validation state of the text message being streamed (fin: false) */
   streamUtf8 = 0
   /** prepared messages (broadcast, publish) waiting for the streamed message to end, and their bytes */
@@ -136,6 +139,8 @@ export abstract class ConnectionState extends LivenessEmitter {
   get droppedMessages (): number { return this.rare === null ? 0 : this.rare.droppedMessages }
   /** which liveness deadline closed the connection, if any */
   get expiredBy (): ExpiryReason | null { return this.rare === null ? null : this.rare.expiredBy }
+  /** 'messages' or 'bytes' when the route's inbound budget closed this connection, else null */
+  get overBudget (): BudgetKind | null { return this.rare === null ? null : this.rare.overBudget }
   /** who sent the first Close frame: 'local', 'peer', or undefined (none yet) */
   get [kCloseInitiator] (): 'local' | 'peer' | undefined { return this.core.closeInitiator }
 

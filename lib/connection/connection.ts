@@ -25,6 +25,9 @@ import { kConnection as kWebSocket, OutboundConnection } from './outbound.js'
 import { lendReads } from './shared-reads.js'
 import type { Sendable, SocketPublishOptions, WebSocketOptions } from './types.js'
 
+/** the close code of a connection whose credentials expired (a private-use code, RFC 6455 §7.4.2) */
+export const CredentialsCloseCode = 4401
+
 const NO_TOPICS: ReadonlySet<string> = new Set()
 
 /** output of at most this many bytes in several chunks is joined into one buffer before the write */
@@ -76,7 +79,7 @@ export class WebSocket extends OutboundConnection {
     // 'drain' is listened to from the first write the socket could not take at once (watchDrain)
     const s = socket as Duplex & { setNoDelay?: (v: boolean) => void }
     if (typeof s.setNoDelay === 'function') s.setNoDelay(true)
-    this.startLiveness(settings.liveness)
+    this.startLiveness(settings.liveness, settings.budget)
     // reading into the shared buffer has no 'data' listener to start the flow (a socket its owner
     // paused on purpose stays paused, as it would with a 'data' listener)
     if (lent && socket.readableFlowing !== false) socket.resume()
@@ -111,6 +114,9 @@ export class WebSocket extends OutboundConnection {
     if (reason === 'heartbeat' || this.readyState !== ReadyState.Open || this.core.closing) {
       // the peer did not answer a Ping for a whole interval: it is gone, no handshake
       this.terminate()
+    } else if (reason === 'credentials') {
+      // RFC 6455 §7.4.2: 4000-4999 "reserved for private use"; 4401 as HTTP's 401 Unauthorized
+      this.close(CredentialsCloseCode, 'credentials expired')
     } else if (reason === 'incomplete-message') {
       // a slow peer holding a partial message: fail it with 1008 and close TCP at once
       this.more().failure = new ProtocolError('WS_ERR_MESSAGE_TIMEOUT', CloseCode.PolicyViolation, 'an incomplete message passed incompleteMessageTimeout')
@@ -121,6 +127,33 @@ export class WebSocket extends OutboundConnection {
       // RFC 6455 §7.4.1: 1001 "going away"
       this.close(CloseCode.GoingAway, reason === 'idle' ? 'idle timeout' : 'max lifetime')
     }
+  }
+
+  protected closeOverBudget (): void {
+    // RFC 6455 §7.4.1: 1008 "an endpoint is terminating the connection because it has received
+    // a message that violates its policy"
+    if (this.readyState === ReadyState.Open && !this.core.closing) this.close(CloseCode.PolicyViolation, 'over budget')
+  }
+
+  // ---- expiring credentials (the shared clock in ./heartbeat.ts checks the deadline) ----
+
+  /**
+   * Close this connection with 4401 'credentials expired' at `deadline` (a Date or ms since the
+   * epoch, e.g. a JWT's `exp * 1000`), checked by the shared clock (within a second of it). A
+   * later call moves the deadline (a fresh token extends it); `null` removes it.
+   */
+  expireAt (deadline: Date | number | null): void {
+    const at = deadline === null ? 0 : deadline instanceof Date ? deadline.getTime() : deadline
+    if (typeof at !== 'number' || !Number.isFinite(at) || at < 0) {
+      throw argumentError('type', 'FST_ERR_WS_INVALID_DEADLINE', 'expireAt() takes a Date, a number of ms since the epoch, or null')
+    }
+    if (this.readyState !== ReadyState.Open) return
+    this.setCredentialsDeadline(at)
+  }
+
+  /** When the credentials expire (ms since the epoch), or null without a deadline. */
+  get expiresAt (): number | null {
+    return this.credentialsDeadline
   }
 
   // ---- topics (publish/subscribe): the hub of ../topics/hub.ts does the work ----

@@ -12,6 +12,7 @@
 
 import { EventEmitter } from 'node:events'
 import type { WebSocketEvents } from './types.js'
+import { type BudgetOptions, hasBudget, InboundBudget } from './budget.js'
 
 export interface LivenessOptions {
   /** ms of peer silence before a Ping is sent; the peer then has as long again to answer. 0 = off */
@@ -24,7 +25,7 @@ export interface LivenessOptions {
   incompleteMessageTimeout: number
 }
 
-export type ExpiryReason = 'heartbeat' | 'idle' | 'lifetime' | 'incomplete-message'
+export type ExpiryReason = 'heartbeat' | 'idle' | 'lifetime' | 'incomplete-message' | 'credentials'
 
 /** The clock's calls into a connection, keyed by symbols so they stay off its public surface. */
 export const kHeartbeatPing: unique symbol = Symbol('fastify-rfc6455.heartbeatPing')
@@ -40,6 +41,10 @@ export const kAge: unique symbol = Symbol('fastify-rfc6455.age')
  */
 const EPOCH = Date.now() - 1
 function now (): number { return Date.now() - EPOCH }
+
+/** clock resolution of a connection watched only for its inbound budget or credentials */
+const BUDGET_RESOLUTION = 100
+const CREDENTIALS_RESOLUTION = 1000
 
 const SAW_BYTES = 1
 const SAW_MESSAGE = 2
@@ -59,6 +64,10 @@ export abstract class LivenessEmitter extends EventEmitter<WebSocketEvents> {
   private lastMessage: number
   private pingSentAt = 0
   private messageStartedAt = 0
+  /** the credentials deadline on this clock (0: none), set by expireAt() */
+  private credentialsExpireAt = 0
+  /** inbound token buckets, on routes with a budget only (refilled by the clock) */
+  protected budget: InboundBudget | null = null
 
   constructor () {
     super()
@@ -81,11 +90,34 @@ export abstract class LivenessEmitter extends EventEmitter<WebSocketEvents> {
   /** a data message was received or sent */
   protected sawMessage (): void { this.livenessBits |= SAW_MESSAGE }
 
-  protected startLiveness (options: LivenessOptions): void {
-    if ((this.livenessBits & WATCHING) !== 0 || !isActive(options)) return
+  protected startLiveness (options: LivenessOptions, budget: BudgetOptions | null): void {
     this.livenessOptions = options
+    if (budget !== null && hasBudget(budget)) {
+      this.budget = new InboundBudget(budget, now())
+      this.watch(Math.min(BUDGET_RESOLUTION, isActive(options) ? resolutionFor(options) : Infinity))
+    } else if (isActive(options)) {
+      this.watch(resolutionFor(options))
+    }
+  }
+
+  private watch (resolution: number): void {
+    if ((this.livenessBits & WATCHING) !== 0) return
     this.livenessBits |= WATCHING
-    clock.watch(this, resolutionFor(options))
+    clock.watch(this, resolution)
+  }
+
+  /**
+   * The credentials deadline (ms since the epoch; 0 removes it), checked on the clock's tick: at
+   * or after it the connection is closed with reason 'credentials'. No timer per connection.
+   */
+  protected setCredentialsDeadline (epochMs: number): void {
+    this.credentialsExpireAt = epochMs === 0 ? 0 : Math.max(1, epochMs - EPOCH)
+    if (epochMs !== 0) this.watch(CREDENTIALS_RESOLUTION)
+  }
+
+  /** the credentials deadline in ms since the epoch, or null */
+  protected get credentialsDeadline (): number | null {
+    return this.credentialsExpireAt === 0 ? null : this.credentialsExpireAt + EPOCH
   }
 
   protected stopLiveness (): void {
@@ -96,11 +128,13 @@ export abstract class LivenessEmitter extends EventEmitter<WebSocketEvents> {
 
   /** Called by the clock. */
   [kTick] (now: number): void {
-    const o = this.livenessOptions as LivenessOptions
+    const o = this.livenessOptions ?? NO_LIVENESS
     const bits = this.livenessBits
     if ((bits & SAW_BYTES) !== 0) { this.lastBytes = now; this.pingSentAt = 0 }
     if ((bits & SAW_MESSAGE) !== 0) this.lastMessage = now
     this.livenessBits = bits & WATCHING
+    if (this.budget !== null) this.budget.refill(now)
+    if (this.credentialsExpireAt !== 0 && now >= this.credentialsExpireAt) return this.fire('credentials')
     if (o.maxLifetime > 0 && now - this.opened >= o.maxLifetime) return this.fire('lifetime')
     if (o.idleTimeout > 0 && now - this.lastMessage >= o.idleTimeout) return this.fire('idle')
     if (o.incompleteMessageTimeout > 0) {
@@ -124,6 +158,8 @@ export abstract class LivenessEmitter extends EventEmitter<WebSocketEvents> {
     this[kExpire](reason)
   }
 }
+
+const NO_LIVENESS: LivenessOptions = { heartbeatInterval: 0, idleTimeout: 0, maxLifetime: 0, incompleteMessageTimeout: 0 }
 
 function isActive (o: LivenessOptions): boolean {
   return o.heartbeatInterval > 0 || o.idleTimeout > 0 || o.maxLifetime > 0 || o.incompleteMessageTimeout > 0

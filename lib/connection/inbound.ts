@@ -13,6 +13,7 @@ import { DeflateCloseCode, DeflateErrorCode } from '../protocol/permessage-defla
 import type { ProtocolEvent } from '../protocol/protocol.js'
 import { ConnectionState, Flag, type QueuedMessage } from './connection-state.js'
 import { kInMessage } from './heartbeat.js'
+import { CloseCode } from '../protocol/constants.js'
 import type { CompressionOutbox } from './outbox.js'
 import type { MessageData } from './types.js'
 
@@ -76,7 +77,7 @@ export abstract class InboundConnection extends ConnectionState {
     switch (event.type) {
       case 'message':
         if (event.compressed && this.outbox !== null) this.inflateMessage(event.data, event.binary)
-        else this.onMessage(event.data, event.binary)
+        else this.onMessage(event.data, event.binary, -1)
         break
       case 'ping':
         this.safeEmit('ping', event.data)
@@ -107,8 +108,12 @@ export abstract class InboundConnection extends ConnectionState {
     }
   }
 
-  private onMessage (data: Buffer, binary: boolean): void {
+  /** `wireSize`: the compressed size of an inflated message, -1 for one received uncompressed */
+  private onMessage (data: Buffer, binary: boolean, wireSize: number): void {
     this.sawMessage()
+    const meter = this.settings.meter
+    if (meter !== undefined) meter.received(this, data.length, wireSize < 0 ? data.length : wireSize, binary, wireSize >= 0)
+    if (this.budget !== null && !this.withinBudget(data.length)) return
     let value: unknown = data
     if (this.settings.inbound !== undefined) {
       try {
@@ -125,6 +130,27 @@ export abstract class InboundConnection extends ConnectionState {
     }
     this.enqueue(data, binary, value)
   }
+
+  /** The route's inbound budget: spend tokens, or meet the policy (close 1008, or drop). */
+  private withinBudget (size: number): boolean {
+    const budget = this.budget!
+    const over = budget.spend(size)
+    if (over === undefined) return true
+    // the peer's doing, carrying its consequence on the wire (1008 under policy 'close')
+    const error = new ProtocolError('WS_ERR_BUDGET_EXCEEDED', CloseCode.PolicyViolation, `inbound ${over} per second over the route's budget`)
+    if (budget.options.policy === 'drop') {
+      this.settings.meter?.overLimit(this, size, over, 'drop')
+      this.safeEmit('budgetExceeded', size, error)
+    } else if (this.more().overBudget === null) {
+      this.settings.meter?.overLimit(this, size, over, 'close')
+      this.rare!.overBudget = over
+      this.closeOverBudget()
+    }
+    return false
+  }
+
+  /** Close with 1008 'over budget' if open (WebSocket's). */
+  protected abstract closeOverBudget (): void
 
   private enqueue (data: Buffer, binary: boolean, value: unknown): void {
     const queue = this.queue ??= []
@@ -293,7 +319,7 @@ export abstract class InboundConnection extends ConnectionState {
         } else if (!binary && !isUtf8(out)) {
           this.inflateFailed(new ProtocolError(DeflateErrorCode.InvalidUtf8, DeflateCloseCode[DeflateErrorCode.InvalidUtf8], 'text message is not valid UTF-8'))
         } else {
-          this.onMessage(out, binary)
+          this.onMessage(out, binary, data.length)
         }
         while (!this.inflating && this.held !== null) {
           const held = this.held

@@ -80,11 +80,13 @@ export abstract class OutboundConnection extends InboundConnection {
     if (!this.admit(payload, cb)) return false
     if (this.outbox !== null && this.outbox.offer(typeof payload === 'string' ? Opcode.Text : Opcode.Binary, payload, cb, OfferModes.normal)) {
       this.sawMessage()
+      if (this.settings.meter !== undefined) this.settings.meter.sent(this, payload.length, typeof payload !== 'string')
       return this.sendResult()
     }
     if (typeof payload === 'string') this.core.sendText(payload)
     else this.core.sendBinary(payload)
     this.sawMessage()
+    if (this.settings.meter !== undefined) this.settings.meter.sent(this, payload.length, typeof payload !== 'string')
     if (cb !== undefined) (this.callbacks ??= []).push(cb)
     this.scheduleFlush()
     return this.sendResult()
@@ -123,6 +125,7 @@ export abstract class OutboundConnection extends InboundConnection {
       this.scheduleFlush()
     }
     this.sawMessage()
+    if (!more && this.settings.meter !== undefined) this.settings.meter.sent(this, payload.length, binary)
     if (more) {
       this.flags |= binary ? Flag.Streaming | Flag.StreamBinary : Flag.Streaming
       if (utf8 !== UTF8_ACCEPT || this.rare !== null) this.more().streamUtf8 = utf8
@@ -188,6 +191,7 @@ export abstract class OutboundConnection extends InboundConnection {
     this.core.sendEncoded(message.frame)
     if (cb !== undefined) (this.callbacks ??= []).push(cb)
     this.sawMessage()
+    if (this.settings.meter !== undefined) this.settings.meter.sent(this, message.payload.length, message.binary)
     this.scheduleFlush()
     this.sendResult()
     return true
@@ -231,8 +235,10 @@ export abstract class OutboundConnection extends InboundConnection {
     const error = new WebSocketUsageError('FST_ERR_WS_BUFFER_FULL', `bufferedAmount would exceed maxBufferedAmount (${this.settings.maxBufferedAmount} bytes)`)
     if (policy === 'drop') {
       this.more().droppedMessages++
+      this.settings.meter?.overLimit(this, size, 'buffer', 'drop')
       this.safeEmit('dropped', size, error)
     } else {
+      this.settings.meter?.overLimit(this, size, 'buffer', 'close')
       // RFC 6455 §7.4.1: 1008 "a message that violates its policy": the peer does not read
       this.close(CloseCode.PolicyViolation, 'send buffer full')
     }

@@ -8,6 +8,8 @@ import type { ProtocolOptions } from '../protocol/protocol.js'
 import type { LivenessOptions } from './heartbeat.js'
 import { type BufferedAmountPolicy, defaultMaxBufferedAmount, defaultMaxQueuedBytes, LimitDefaults, resolveMaxPayload } from './limits.js'
 import type { TopicHub } from '../topics/hub.js'
+import type { BudgetOptions } from './budget.js'
+import type { ConnectionMeter } from './meter.js'
 import type { WebSocketOptions } from './types.js'
 
 /** Listener-like hooks are called with `this` set to the connection's WebSocket. */
@@ -22,6 +24,9 @@ export interface ConnectionSettings {
   readonly maxBufferedAmount: number
   readonly bufferedAmountPolicy: BufferedAmountPolicy
   readonly liveness: LivenessOptions
+  /** inbound budget, or null */
+  readonly budget: BudgetOptions | null
+  readonly meter: ConnectionMeter | undefined
   /** the core's options, without and with permessage-deflate (RSV1 allowed) */
   readonly core: Required<ProtocolOptions>
   readonly coreWithDeflate: Required<ProtocolOptions>
@@ -68,6 +73,8 @@ export function resolveSettings (
       maxLifetime: options.maxLifetime ?? LimitDefaults.maxLifetime,
       incompleteMessageTimeout: options.incompleteMessageTimeout ?? LimitDefaults.incompleteMessageTimeout
     },
+    budget: options.budget ?? null,
+    meter: options.meter,
     onListenerError: options.onListenerError,
     inbound: options.inbound,
     serialize: options.serialize ?? JSON.stringify,

@@ -1,3 +1,5 @@
+import type { BudgetOptions } from './budget.js'
+import type { ConnectionMeter } from './meter.js'
 /** The public types of the WebSocket connection: its options, events and callbacks. */
 import type { DeflateParams } from '../protocol/permessage-deflate.js'
 import type { TopicHub } from '../topics/hub.js'
@@ -38,6 +40,10 @@ export interface WebSocketOptions {
    * A throw is a listener error (1011). Used by schema-validated routes.
    */
   inbound?: (data: Buffer, binary: boolean) => unknown
+  /** inbound budget (token buckets refilled by the shared clock); default: none */
+  budget?: BudgetOptions | null
+  /** counts messages each way (the plugin's metrics and diagnostics channels); default: none */
+  meter?: ConnectionMeter
   /** turns the plain objects/arrays given to send() into JSON text; default JSON.stringify */
   serialize?: (value: unknown) => string
   // ---- permessage-deflate (issue 4) ----
@@ -101,6 +107,8 @@ export interface WebSocketEvents {
   error: [error: Error]
   /** bufferedAmountPolicy 'drop': a message was not queued */
   dropped: [size: number, error: Error]
+  /** an inbound message over the route's budget was dropped (budget policy 'drop') */
+  budgetExceeded: [size: number, error: Error]
   /** the socket reported an error (reset, broken pipe); 'close' follows */
   transportError: [error: Error]
   newListener: [event: string | symbol, listener: (...args: any[]) => void]

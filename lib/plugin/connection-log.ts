@@ -20,8 +20,10 @@ import type { ExpiryReason } from '../connection/heartbeat.js'
  * - 'protocol-error': the peer broke the protocol and the server failed the connection
  * - 'shutdown': `app.close()`
  * - a liveness deadline: 'heartbeat', 'idle', 'lifetime', 'incomplete-message' (`socket.expiredBy`)
+ * - 'credentials': the deadline set with `socket.expireAt()` passed (close 4401)
+ * - 'budget': the route's inbound budget was exceeded (close 1008, `socket.overBudget`)
  */
-export type ClosedBy = 'client' | 'server' | 'protocol-error' | 'shutdown' | ExpiryReason
+export type ClosedBy = 'client' | 'server' | 'protocol-error' | 'shutdown' | 'budget' | ExpiryReason
 
 interface LogController {
   requestCompleted (error: Error | null, request: FastifyRequest, reply: FastifyReply): void
@@ -60,6 +62,7 @@ export function logUpgradeCompleted (request: FastifyRequest, reply: FastifyRepl
 /** Who closed `ws`, from what the connection and its socket recorded. */
 export function closedBy (ws: WebSocket, socket: Duplex, shuttingDown: boolean): ClosedBy {
   if (ws.expiredBy !== null) return ws.expiredBy
+  if (ws.overBudget !== null) return 'budget'
   if (ws.failure !== null) return 'protocol-error'
   const initiator = ws[kCloseInitiator]
   if (initiator === 'peer') return 'client'

@@ -9,6 +9,7 @@ import { Defaults } from '../protocol/constants.js'
 import { LimitDefaults } from '../connection/limits.js'
 import { type PerMessageDeflateOptions, type ResolvedDeflateOptions, resolveDeflateOptions } from '../connection/deflate.js'
 import type { TopicAdapter } from '../topics/adapter.js'
+import type { BudgetOptions } from '../connection/budget.js'
 import type { InvalidMessageError } from './messages.js'
 import { checkOptionNames, invalidOption, movedOptionError, withOptionName } from './option-errors.js'
 
@@ -86,15 +87,27 @@ export interface LimitOptions {
   maxQueuedBytes?: number
   /**
    * Origins allowed to open the WebSocket (cross-site WebSocket hijacking): exact
-   * `scheme://host[:port]` strings (case-insensitive) or a function. Others get 403 before the
-   * upgrade. A request without Origin (not a browser) is allowed by a list. Default: any origin.
+   * `scheme://host[:port]` strings (case-insensitive), `'same-origin'` (the Origin's host must be
+   * the request's Host), a list mixing both, or a function. Others get 403 before the upgrade. A
+   * request without Origin (not a browser) is allowed by a list. Default: any origin.
    */
-  allowedOrigins?: readonly string[] | OriginCheck
+  allowedOrigins?: 'same-origin' | readonly string[] | OriginCheck
   /**
    * Open WebSocket connections allowed (plugin option: over all routes of the registration;
    * route option: on that route). Excess upgrades get 503 before the handshake. Default: no limit.
    */
   maxConnections?: number
+  /**
+   * Open WebSocket connections one client address (`request.ip`) may hold over the routes of the
+   * registration. Excess upgrades get 429 before the handshake. Default: no limit.
+   */
+  maxConnectionsPerAddress?: number
+  /**
+   * Inbound budget of each connection: messages and payload bytes per second (token buckets,
+   * a burst of `burst` seconds' worth allowed), policy 'close' (1008, default) or 'drop' (the
+   * message is dropped, 'budgetExceeded' emitted). Default: none.
+   */
+  inboundBudget?: Partial<BudgetOptions>
 }
 
 
@@ -183,6 +196,44 @@ function originCheck (value: unknown, name: string): OriginCheck {
   return (origin) => origin === undefined || allowed.has(origin.toLowerCase())
 }
 
+/** RFC 6454 §4: the origin of a request to `host` (the Host header) is its scheme, host and port. */
+function sameOrigin (origin: string, host: string | undefined): boolean {
+  if (host === undefined) return false
+  let url: URL
+  try { url = new URL(origin) } catch { return false }
+  // the Host header carries no scheme; the default port of the Origin's scheme may be implicit
+  const defaultPort = url.protocol === 'https:' ? ':443' : url.protocol === 'http:' ? ':80' : ''
+  const expected = host.toLowerCase()
+  return url.host === expected || (url.port === '' && url.host + defaultPort === expected)
+}
+
+function authorityOf (request: FastifyRequest): string | undefined {
+  const authority = request.headers[':authority']
+  return typeof authority === 'string' ? authority : undefined
+}
+
+function originCheckOf (value: unknown, name: string): OriginCheck {
+  if (value === 'same-origin') value = ['same-origin']
+  if (!isStringList(value) || !value.includes('same-origin')) return originCheck(value, name)
+  const others = originCheck(value.filter((v) => v !== 'same-origin'), name)
+  // HTTP/2 (RFC 8441): the authority is the :authority pseudo-header (RFC 9113 §8.3.1)
+  return (origin, request) => origin === undefined || sameOrigin(origin, request.headers.host ?? authorityOf(request)) || others(origin, request)
+}
+
+function inboundBudget (value: unknown, name: string): BudgetOptions {
+  if (value === null || typeof value !== 'object') throw invalidOption(`option ${name} must be an object { messagesPerSecond, bytesPerSecond, burst, policy }`)
+  const given = value as Record<string, unknown>
+  checkOptionNames(given, ['messagesPerSecond', 'bytesPerSecond', 'burst', 'policy'], name)
+  const burst = given.burst ?? 1
+  if (typeof burst !== 'number' || !(burst > 0) || !Number.isFinite(burst)) throw invalidOption(`option ${name}.burst must be a positive number of seconds`)
+  return {
+    messagesPerSecond: given.messagesPerSecond === undefined ? 0 : integer(given.messagesPerSecond, `${name}.messagesPerSecond`),
+    bytesPerSecond: given.bytesPerSecond === undefined ? 0 : integer(given.bytesPerSecond, `${name}.bytesPerSecond`),
+    burst,
+    policy: given.policy === undefined ? 'close' : oneOf('close', 'drop')(given.policy, `${name}.policy`)
+  }
+}
+
 function invalidMessagePolicy (value: unknown, name: string): InvalidMessagePolicy {
   if (value !== 'reply' && value !== 'close' && typeof value !== 'function') {
     throw invalidOption(`option ${name} must be 'reply', 'close' or a function`)
@@ -218,8 +269,10 @@ const routeOptionTable = {
   bufferedAmountPolicy: option<'close' | 'drop'>(LimitDefaults.bufferedAmountPolicy, oneOf('close', 'drop')),
   maxQueuedMessages: option(LimitDefaults.maxQueuedMessages, integer),
   maxQueuedBytes: option<number | undefined>(undefined, integer),
-  allowedOrigins: option<OriginCheck | undefined>(undefined, originCheck),
-  maxConnections: option(Infinity, integerOrInfinity)
+  allowedOrigins: option<OriginCheck | undefined>(undefined, originCheckOf),
+  maxConnections: option(Infinity, integerOrInfinity),
+  maxConnectionsPerAddress: option(Infinity, integerOrInfinity),
+  inboundBudget: option<BudgetOptions | null>(null, inboundBudget)
 } as const satisfies { [K in keyof WebSocketRouteOptions]-?: AnyRule }
 
 type RouteOptionName = keyof typeof routeOptionTable

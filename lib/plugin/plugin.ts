@@ -22,6 +22,7 @@ import { addWebSocketHook } from './registry.js'
 import { checkRouteDeclaration, createRouteHandler, decorateRequestWs, getState, invalidHandler, type PluginState, type WebSocketHandler } from './route.js'
 import { kRouteDone, kState } from './symbols.js'
 import { addShutdownHook } from './shutdown.js'
+import { WebSocketMetrics } from './metrics.js'
 import { decorateTopics, startTopicAdapter } from './topics.js'
 import { TopicHub } from '../topics/hub.js'
 import { listenForUpgrades } from './upgrade.js'
@@ -101,7 +102,9 @@ function register (fastify: FastifyInstance, pluginOptions: unknown): TopicHub {
     connections: new Set(),
     byRoute: new Map(),
     closing: false,
-    topics: new TopicHub({ adapter: options.adapter, log: fastify.log })
+    topics: new TopicHub({ adapter: options.adapter, log: fastify.log }),
+    metrics: new WebSocketMetrics(),
+    byAddress: new Map()
   }
   const servers = options.server === undefined || options.server === fastify.server ? [fastify.server] : [fastify.server, options.server]
 
@@ -109,6 +112,7 @@ function register (fastify: FastifyInstance, pluginOptions: unknown): TopicHub {
   fastify.decorate('websocketConnections', state.connections)
   fastify.decorate('websocketConnectionsByRoute', state.byRoute)
   fastify.decorate('addWebSocketHook', addWebSocketHook)
+  fastify.decorate('websocketMetrics', () => state.metrics.snapshot())
   fastify.decorate('ws', ws)
   fastify.decorate('injectWS', injectWS)
   decorateRequestWs(fastify)

@@ -23,6 +23,8 @@ import { addConnection, collectHooks, type Connections, deleteConnection, type H
 import type { TopicHub } from '../topics/hub.js'
 import { kState } from './symbols.js'
 import { getUpgrade } from './upgrade.js'
+import type { WebSocketMetrics } from './metrics.js'
+import { channels } from './diagnostics.js'
 
 export type WebSocketHandler = (this: FastifyInstance, socket: WebSocket, request: FastifyRequest) => void | Promise<unknown>
 
@@ -32,6 +34,10 @@ export interface PluginState extends Connections {
   closing: boolean
   /** the registration's topics (socket.subscribe/publish, app.publish) */
   topics: TopicHub
+  /** counters of app.websocketMetrics() */
+  metrics: WebSocketMetrics
+  /** open connections per client address (maxConnectionsPerAddress) */
+  byAddress: Map<string, number>
 }
 
 /** What a route declaration contributes, read once when the route is declared. */
@@ -68,6 +74,10 @@ interface RouteConnection {
   hooks: HookLists | undefined
   /** the upgraded socket (who closed, bytes: for the close log line) */
   socket: Duplex
+  /** the client address counted by maxConnectionsPerAddress */
+  address: string
+  messagesIn: number
+  messagesOut: number
 }
 
 function connectionOf (socket: WebSocket): RouteConnection {
@@ -88,7 +98,9 @@ function callErrorHandler (socket: WebSocket, err: unknown): void {
 
 /** A handler, listener or message handler threw: log it, the route's errorHandler, close 1011. */
 function onHandlerError (socket: WebSocket, err: unknown): void {
-  connectionOf(socket).log.error({ err }, 'websocket handler threw')
+  const connection = connectionOf(socket)
+  connection.log.error({ err }, 'websocket handler threw')
+  if (channels.error.hasSubscribers) channels.error.publish({ socket, route: connection.runtime.route, error: err })
   callErrorHandler(socket, err)
   // an unexpected exception closes with 1011 and no internal detail
   if (socket.readyState === WebSocket.OPEN) socket.close(CloseCode.InternalError)
@@ -118,13 +130,29 @@ function onTransportError (this: WebSocket, err: Error): void {
 function onConnectionClose (this: WebSocket, code: number, reason: string, wasClean: boolean): void {
   const connection = connectionOf(this)
   const { runtime, log, hooks, socket } = connection
-  deleteConnection(runtime.state, runtime.route, this)
-  const info = { code, reason, wasClean, closedBy: closedBy(this, socket, runtime.state.closing), durationMs: this[kAge] }
-  logClosed(log, { route: runtime.route, ...info }, this, socket)
+  const { state, route } = runtime
+  deleteConnection(state, route, this)
+  const left = (state.byAddress.get(connection.address) ?? 1) - 1
+  if (left === 0) state.byAddress.delete(connection.address)
+  else state.byAddress.set(connection.address, left)
+  const info = { code, reason, wasClean, closedBy: closedBy(this, socket, state.closing), durationMs: this[kAge] }
+  logClosed(log, { route, ...info }, this, socket)
+  state.metrics.closed(route, socket, code, info.closedBy)
+  publishClose(this, connection, info)
   if (hooks === undefined) return
   for (const hook of hooks.onClose) {
     try { hook.call(runtime.instance, this, connection.request!, info) } catch (err) { log.error({ err }, 'websocket onClose hook threw') }
   }
+}
+
+/** The close, heartbeat:timeout and (for a protocol failure) error channels. */
+function publishClose (socket: WebSocket, connection: RouteConnection, info: { closedBy: string }): void {
+  const route = connection.runtime.route
+  if (socket.failure !== null && channels.error.hasSubscribers) channels.error.publish({ socket, route, error: socket.failure })
+  if (info.closedBy === 'heartbeat' && channels.heartbeatTimeout.hasSubscribers) channels.heartbeatTimeout.publish({ socket, route })
+  if (!channels.close.hasSubscribers) return
+  const { bytesRead, bytesWritten } = connection.socket as Duplex & { bytesRead?: number, bytesWritten?: number }
+  channels.close.publish({ socket, route, ...info, bytesRead, bytesWritten, messagesIn: connection.messagesIn, messagesOut: connection.messagesOut })
 }
 
 function requestOf (socket: WebSocket): FastifyRequest {
@@ -184,6 +212,14 @@ export function getState (instance: unknown): PluginState | undefined {
   return (instance as { [kState]?: PluginState } | undefined)?.[kState] ?? undefined
 }
 
+/** An upgrade refused before the 101: counted, published, answered. */
+function refuseUpgrade (state: PluginState, request: FastifyRequest, reply: FastifyReply, error: HandshakeError): FastifyReply {
+  const route = request.routeOptions.url ?? request.url
+  state.metrics.refused(route, error.code)
+  if (channels.upgradeRefused.hasSubscribers) channels.upgradeRefused.publish({ request, route, statusCode: error.statusCode, code: error.code })
+  return sendHttpError(reply, error)
+}
+
 function sendHttpError (reply: FastifyReply, error: HandshakeError): FastifyReply {
   reply.code(error.statusCode)
   for (const name of Object.keys(error.headers)) reply.header(name, error.headers[name])
@@ -224,6 +260,8 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
       bufferedAmountPolicy: options.bufferedAmountPolicy,
       maxQueuedMessages: options.maxQueuedMessages,
       maxQueuedBytes: options.maxQueuedBytes,
+      budget: options.inboundBudget,
+      meter: state.metrics.meter(request.routeOptions.url ?? request.url, connectionOf as (socket: object) => RouteConnection),
       onListenerError,
       topics: state.topics,
       serialize: schemas.outbound === undefined ? undefined : compileOutboundSerializer(reply, schemas.outbound),
@@ -259,11 +297,11 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
       // RFC 6455 §4.2.1 for an Upgrade, RFC 8441 §5 for an extended CONNECT
       handshake = upgrade.validate(request.raw)
     } catch (err) {
-      if (err instanceof HandshakeError) return sendHttpError(reply, err)
+      if (err instanceof HandshakeError) return refuseUpgrade(state, request, reply, err)
       throw err
     }
     if (state.closing) {
-      return sendHttpError(reply, new HandshakeError('WS_ERR_SERVER_CLOSING', 503, 'the server is shutting down'))
+      return refuseUpgrade(state, request, reply, new HandshakeError('WS_ERR_SERVER_CLOSING', 503, 'the server is shutting down'))
     }
     const currentRuntime = prepare(this, state, request, reply)
     const options = currentRuntime.options
@@ -272,11 +310,16 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     if (options.allowedOrigins !== undefined && !options.allowedOrigins(typeof origin === 'string' ? origin : undefined, request)) {
       // cross-site WebSocket hijacking. RFC 6455 §4.2.2: "If the server does not wish to accept
       // this connection, it MUST return an appropriate HTTP error code (e.g., 403 Forbidden)"
-      return sendHttpError(reply, new HandshakeError('WS_ERR_ORIGIN_FORBIDDEN', 403, 'this origin may not open a WebSocket here'))
+      return refuseUpgrade(state, request, reply, new HandshakeError('WS_ERR_ORIGIN_FORBIDDEN', 403, 'this origin may not open a WebSocket here'))
     }
     if (state.connections.size >= state.options.maxConnections ||
         (state.byRoute.get(request.routeOptions.url ?? request.url)?.size ?? 0) >= options.maxConnections) {
-      return sendHttpError(reply, new HandshakeError('WS_ERR_TOO_MANY_CONNECTIONS', 503, 'too many WebSocket connections', { 'retry-after': '1' }))
+      return refuseUpgrade(state, request, reply, new HandshakeError('WS_ERR_TOO_MANY_CONNECTIONS', 503, 'too many WebSocket connections', { 'retry-after': '1' }))
+    }
+    const address = request.ip
+    if ((state.byAddress.get(address) ?? 0) >= options.maxConnectionsPerAddress) {
+      // RFC 6585 §4: 429 Too Many Requests
+      return refuseUpgrade(state, request, reply, new HandshakeError('WS_ERR_TOO_MANY_CONNECTIONS_PER_ADDRESS', 429, 'too many WebSocket connections from this address', { 'retry-after': '1' }))
     }
     // ---- end issue 5 ----
 
@@ -302,7 +345,10 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
       log,
       request: json || options.errorHandler !== undefined || (hooks !== undefined && hooks.onClose.length > 0) ? request : undefined,
       hooks,
-      socket
+      socket,
+      address,
+      messagesIn: 0,
+      messagesOut: 0
     }
     const connectionOptions: InternalOptions = {
       protocol,
@@ -314,6 +360,9 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     }
     const ws = new WebSocket(socket, connectionOptions)
     addConnection(state, route, ws)
+    state.byAddress.set(address, (state.byAddress.get(address) ?? 0) + 1)
+    state.metrics.opened(route, socket)
+    if (channels.open.hasSubscribers) channels.open.publish({ socket: ws, request, route, protocol: ws.protocol, extensions: ws.extensions })
     if (options.errorHandler !== undefined) {
       // as @fastify/websocket: errors of the established connection reach the errorHandler
       ws.on('error', onPeerError)

@@ -3,6 +3,7 @@
  * `injectWS`, the registry decorators, the route options, and the type-provider plumbing that
  * types `request.params` / `request.query` and the messages in `app.ws()` handlers.
  */
+import type { WebSocketMetricsSnapshot } from './metrics.js'
 import type {
   ContextConfigDefault,
   FastifyBaseLogger,
@@ -195,6 +196,8 @@ declare module 'fastify' {
     websocketConnections: ReadonlySet<WebSocket>
     /** Open WebSocket connections per route URL (prefix included, e.g. '/api/chat/:room'). */
     websocketConnectionsByRoute: ReadonlyMap<string, ReadonlySet<WebSocket>>
+    /** A snapshot of this registration's WebSocket metrics, per route pattern and in total. */
+    websocketMetrics(): WebSocketMetricsSnapshot
     /**
      * Add an `onOpen(socket, request)` or `onClose(socket, request, { code, reason, wasClean,
      * durationMs })` hook to the WebSocket routes of this context and its children.
