@@ -162,6 +162,9 @@ export type ContractRouteOptions<C extends AnyContract, Request,
   schema?: Omit<FastifySchema, 'message' | 'outbound'>
 }
 
+/** `never` for `any`: options cast to any (whose contract is inferred as AnyContract) take the other overloads of `app.ws()` */
+type NotAny<T> = 0 extends 1 & T ? never : unknown
+
 /** `app.ws()`: a GET route upgraded to a WebSocket, following encapsulation like `app.get()`. */
 export interface WebSocketRouteShorthand<
   RawServer extends RawServerBase = RawServerDefault,
@@ -170,6 +173,14 @@ export interface WebSocketRouteShorthand<
   TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault,
   Logger extends FastifyBaseLogger = FastifyBaseLogger
 > {
+  /** a route whose messages a contract declares (defineContract) */
+  <const C extends AnyContract, RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault>(
+    path: string,
+    options: ContractRouteOptions<C, FastifyRequest<RouteGeneric, RawServer, RawRequest, FastifySchema, TypeProvider, ContextConfig, Logger>,
+      RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, TypeProvider, Logger> & NotAny<C['client']>,
+    handler?: (this: FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>, socket: ContractSocket<C>,
+      request: FastifyRequest<RouteGeneric, RawServer, RawRequest, FastifySchema, TypeProvider, ContextConfig, Logger>) => void | Promise<unknown>
+  ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
   <RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault,
     const SchemaCompiler extends FastifySchema = FastifySchema>(
     path: string,
@@ -189,14 +200,6 @@ export interface WebSocketRouteShorthand<
       messageHandlers: MessageHandlers<ResolveInbound<TypeProvider, (SchemaCompiler & { message: unknown })['message']>, SocketFor<SchemaCompiler, TypeProvider>,
         FastifyRequest<RouteGeneric, RawServer, RawRequest, SchemaCompiler, TypeProvider, ContextConfig, Logger>>
     }
-  ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
-  /** a route whose messages a contract declares (defineContract) */
-  <const C extends AnyContract, RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault>(
-    path: string,
-    options: ContractRouteOptions<C, FastifyRequest<RouteGeneric, RawServer, RawRequest, FastifySchema, TypeProvider, ContextConfig, Logger>,
-      RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, TypeProvider, Logger>,
-    handler?: (this: FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>, socket: ContractSocket<C>,
-      request: FastifyRequest<RouteGeneric, RawServer, RawRequest, FastifySchema, TypeProvider, ContextConfig, Logger>) => void | Promise<unknown>
   ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
 }
 
