@@ -29,6 +29,8 @@ type Declaration = { url?: string, method?: unknown, contract?: unknown, ws?: { 
 /** Note a WebSocket route when it is declared. */
 export function recordRoute (instance: FastifyInstance, route: object, schemas: MessageSchemas | undefined): void {
   const declaration = route as Declaration
+  // Fastify's automatic HEAD route of a GET route: the same channel
+  if (declaration.method === 'HEAD') return
   const doc: RouteDoc = {
     url: declaration.url ?? '/',
     schemas: { message: schemas?.message, outbound: schemas?.outbound },
