@@ -3,22 +3,17 @@
 // server restarts mid-session: both pages show the reconnection, come back by themselves, take
 // their seats again and go on chatting. The demo also serves its AsyncAPI document.
 import t from 'tap'
-import { chromium } from 'playwright-core'
+import { launchChromium } from './browser.js'
 import { buildChat } from '../../examples/chat/server.js'
 
 process.env.NODE_ENV = 'test'
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 t.test('the chat page survives a server restart through the client', async (t) => {
   let app = await buildChat()
   await app.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => app.close())
   const { port } = app.server.address() as { port: number }
-  const browser = await chromium.launch({
-    executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic']
-  })
+  const browser = await launchChromium()
   t.teardown(() => browser.close())
   const url = `http://127.0.0.1:${port}/`
 

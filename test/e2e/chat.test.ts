@@ -3,22 +3,17 @@
 // Two pages join a room (a topic of the plugin), see each other's presence and messages, and one
 // leaves; a page in another room hears nothing of it.
 import t from 'tap'
-import { chromium } from 'playwright-core'
+import { launchChromium } from './browser.js'
 import { buildChat } from '../../examples/chat/server.js'
 
 process.env.NODE_ENV = 'test'
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 t.test('two browser pages chat through the demo', async (t) => {
   const app = await buildChat()
   await app.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => app.close())
   const { port } = app.server.address() as { port: number }
-  const browser = await chromium.launch({
-    executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic']
-  })
+  const browser = await launchChromium()
   t.teardown(() => browser.close())
   const url = `http://127.0.0.1:${port}/`
   const ann = await browser.newPage()
