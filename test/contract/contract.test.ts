@@ -80,3 +80,16 @@ t.test('a contract route misdeclared: coded errors at the declaration', async (t
   t.throws(() => app.ws('/b', { contract: chat, schema: { message: {} } } as any, () => {}), { code: 'FST_ERR_WS_CONTRACT_CONFLICT' })
   t.throws(() => app.ws('/c', { contract: { client: {} } } as any, () => {}), { code: 'FST_ERR_WS_CONTRACT' })
 })
+
+t.test('a schema.message route also echoes the refused message\'s id', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  app.ws('/plain', { schema: { message: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] } } }, () => {})
+  const client = await app.injectWS('/plain')
+  client.send({ id: 3 })
+  t.match(await json(client), { type: 'error', code: 'WS_ERR_MESSAGE_SCHEMA', id: 3 })
+  client.send({ id: { not: 'an id' } })
+  t.notOk('id' in await json(client), 'an id that is neither a number nor a string is not echoed')
+  client.terminate()
+})
