@@ -164,6 +164,11 @@ export class ContractClient<C extends AnyContract> {
 
   /** Close for good: no reconnection; queued messages are dropped and pending requests fail. */
   close (code = 1000, reason = ''): void {
+    // WHATWG WebSocket close(): "If code is present, but is neither an integer equal to 1000 nor an
+    // integer in the range 3000 to 4999, inclusive, throw an InvalidAccessError"
+    if (code !== 1000 && !(Number.isInteger(code) && code >= 3000 && code <= 4999)) {
+      throw new ContractUsageError('FST_ERR_WS_CLIENT_CLOSE_CODE', 'fastify-rfc6455/client: close(code) takes 1000 or 3000-4999')
+    }
     if (this.#state.state === 'closed') return
     clearTimeout(this.#retryTimer)
     const socket = this.#socket
@@ -282,7 +287,9 @@ export class ContractClient<C extends AnyContract> {
     const id = requestIdOf(message)
     if (type === 'error') {
       const reply = message as unknown as InvalidMessageReply
-      if (id !== undefined && this.#pending.has(id)) return this.#settle(id, new RequestError(String(reply.code), String(reply.message), reply.errors))
+      if (id !== undefined && this.#pending.has(id)) {
+        return this.#settle(id, new RequestError(String(reply.code), String(reply.message), Array.isArray(reply.errors) ? reply.errors : []))
+      }
       return this.#emit(type, message)
     }
     if (this.#options.validate !== undefined && !this.#options.validate(message)) return invalid('refused by validate', message)

@@ -63,7 +63,6 @@ function onRoute (this: FastifyInstance, route: WebSocketRouteDeclaration): void
     const resolved = resolveContractRoute(route.contract, schema, messageHandlers)
     schema = { ...schema, ...resolved.schemas }
     messageHandlers = resolved.handlers
-    if (!websocket) route.schema = schema
   }
   recordRoute(this, route, schema)
   // a WebSocket-only route has nothing to document as HTTP: hidden, as @fastify/websocket does,

@@ -159,5 +159,31 @@ t.test('API mistakes throw coded errors at the call', async (t) => {
   t.throws(() => client.send('shout' as never, {} as never), { code: 'FST_ERR_WS_CLIENT_UNKNOWN_TYPE' })
   t.throws(() => client.request('say' as never, { text: 'x' } as never), { code: 'FST_ERR_WS_CLIENT_NOT_A_REQUEST' })
   t.throws(() => client.on('shouted' as never, () => {}), { code: 'FST_ERR_WS_CLIENT_UNKNOWN_TYPE' })
+  t.throws(() => client.close(1001), { code: 'FST_ERR_WS_CLIENT_CLOSE_CODE' }, 'a code the WHATWG close() refuses')
   t.match(await reach(client, 'closed'), { state: 'closed', code: 1006 }, 'reconnect: false gives up at the first loss')
+})
+
+t.test('what a server sends never throws in the client: junk goes to onInvalid', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  app.ws('/junk', (socket) => {
+    socket.send('not json')
+    socket.send(Buffer.from([1, 2, 3]))
+    socket.send('null')
+    socket.send({ no: 'type' })
+    socket.send({ type: 'reply', id: 999, data: {} })
+    socket.send({ type: 'unheard' })
+    socket.send({ type: 'said', text: 'last', server: 0 })
+  })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const reasons: string[] = []
+  const client = createClient(contract, {
+    url: `ws://127.0.0.1:${(app.server.address() as { port: number }).port}/junk`,
+    WebSocket: UndiciWebSocket,
+    onInvalid: (_data, reason) => reasons.push(reason)
+  })
+  t.teardown(() => client.close())
+  t.same(await nextSaid(client), { type: 'said', text: 'last', server: 0 }, 'still listening after the junk')
+  t.same(reasons, ['not JSON', 'binary message', 'no type', 'no type', 'unknown type'], 'a reply to no request is ignored')
 })
