@@ -4,7 +4,7 @@
  * direction (its wire schema), an operation per message ('receive' what the client sends, 'send'
  * what the server sends, with a `reply` for request types), the subprotocols the route accepts in
  * its WebSocket binding, and the close codes a route may use as the extension `x-close-codes`.
- * `app.asyncapi()` builds it; serve it with a route (`app.get('/asyncapi.json', () => app.asyncapi())`).
+ * `app.asyncapi()` builds it; the plugin's `asyncapi` option serves it (or a route of your own).
  */
 import type { FastifyInstance } from 'fastify'
 import type { AnyContract } from '../contract/contract.js'
@@ -55,6 +55,20 @@ export interface AsyncApiOptions {
   info?: { title?: string, version?: string, description?: string }
   /** `servers` of the document; default the address the app listens on (or localhost) */
   servers?: Record<string, { host: string, protocol: 'ws' | 'wss', pathname?: string, description?: string }>
+}
+
+/** The plugin's `asyncapi` option: where to serve the document, and its info and servers. */
+export interface ServeAsyncApiOptions extends AsyncApiOptions {
+  /** default '/asyncapi.json' */
+  path?: string
+}
+
+/** Serve the document at GET `path` (hidden from OpenAPI documents, as WebSocket routes are). */
+export function serveAsyncApi (fastify: FastifyInstance, options: ServeAsyncApiOptions): void {
+  const { path = '/asyncapi.json', ...document } = options
+  fastify.get(path, { schema: { hide: true } }, async function asyncapiDocument () {
+    return fastify.asyncapi(document)
+  })
 }
 
 /** What a route may close with (RFC 6455 §7.4.1 names), besides the handler's own codes. */

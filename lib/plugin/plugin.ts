@@ -14,7 +14,7 @@ import diagnostics from 'node:diagnostics_channel'
 import type { FastifyInstance, FastifyPluginCallback, RouteHandlerMethod, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { argumentError } from '../protocol/errors.js'
-import { asyncapi, recordRoute, updateRouteUrl } from './asyncapi.js'
+import { asyncapi, recordRoute, serveAsyncApi, updateRouteUrl } from './asyncapi.js'
 import { resolveContractRoute } from './contract-route.js'
 import { injectWS } from './inject.js'
 import type { MessageHandler } from './messages.js'
@@ -127,6 +127,7 @@ function register (fastify: FastifyInstance, pluginOptions: unknown): TopicHub {
   fastify.addHook('onRoute', onRoute)
   addShutdownHook(fastify, state, { servers, preClose: options.preClose })
   decorateTopics(fastify, state.topics)
+  if (options.asyncapi !== undefined) serveAsyncApi(fastify, options.asyncapi)
   // last: the only step with an effect outside this instance (one listener per server)
   listenForUpgrades(servers, fastify)
   return state.topics
