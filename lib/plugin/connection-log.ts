@@ -43,9 +43,9 @@ function logControllerOf (server: FastifyInstance): LogController | undefined {
 }
 
 /** The upgrade succeeded: complete the request's log as Fastify does for a sent reply. */
-export function logUpgradeCompleted (request: FastifyRequest, reply: FastifyReply): void {
-  // the 101 went out on the socket, not through the reply: its status is recorded here
-  reply.code(101)
+export function logUpgradeCompleted (request: FastifyRequest, reply: FastifyReply, statusCode: number): void {
+  // the 101 (or HTTP/2's 200) went out on the socket, not through the reply: its status is recorded here
+  reply.code(statusCode)
   const controller = logControllerOf(reply.server)
   if (controller !== undefined) {
     controller.requestCompleted(null, request, reply)

@@ -5,12 +5,15 @@
  * as a new connection, so the upgrade request goes through Node's HTTP parser, the 'upgrade'
  * listener, Fastify's router and hooks, and the real handshake; the client end is read by
  * Node's HTTP client, then spoken to by a client-role WebSocket (masked frames, the same codec).
+ * An http2 app gets an HTTP/2 session on the memory socket and an RFC 8441 extended CONNECT
+ * (inject-h2.ts), which goes through the 'connect' listener, the same router and hooks.
  */
 import { randomBytes } from 'node:crypto'
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { Duplex } from 'node:stream'
 import { Server as TlsServer } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
+import { isHttp2Server, openOverHttp2, type OpenedSocket } from './inject-h2.js'
 import { WebSocket } from '../connection/connection.js'
 import { argumentError } from '../protocol/errors.js'
 import { acceptKey } from '../protocol/handshake.js'
@@ -86,6 +89,8 @@ class MemorySocket extends Duplex {
   readonly localPort = 0
   /** set on the server end for an https app (Fastify's request.protocol reads it) */
   encrypted: boolean | undefined
+  /** the protocol "negotiated" by ALPN for an https app: false is none (HTTP/1.1), 'h2' HTTP/2 */
+  alpnProtocol: string | false | undefined
 
   setNoDelay (): this { return this }
   setKeepAlive (): this { return this }
@@ -153,28 +158,63 @@ export async function injectWS (this: FastifyInstance, path = '/', options: Inje
   const deflate = options.perMessageDeflate === true ? {} : options.perMessageDeflate === false ? undefined : options.perMessageDeflate
   // built (and its parameters checked) before a connection exists
   const offer = deflate === undefined ? undefined : buildDeflateOffer(deflate)
-  const [client, server] = memorySocketPair()
-  if (this.server instanceof TlsServer) {
-    // an https app: skip TLS (nothing to protect in memory) and hand over a "secure" connection
-    server.encrypted = true
-    this.server.emit('secureConnection', server)
-  } else {
-    this.server.emit('connection', server)
-  }
-  const key = randomBytes(16).toString('base64')
-  const headers: Record<string, string> = {
-    host: 'localhost',
-    connection: 'Upgrade',
-    upgrade: 'websocket',
-    'sec-websocket-version': '13',
-    'sec-websocket-key': key,
-    ...options.headers
-  }
+  const headers: Record<string, string> = { 'sec-websocket-version': '13', ...options.headers }
   if (options.protocols !== undefined && options.protocols.length > 0) headers['sec-websocket-protocol'] = options.protocols.join(', ')
   if (offer !== undefined) headers['sec-websocket-extensions'] = offer
+  const target = withQuery(path, options.query)
+  // an http2 app is spoken to as a browser would: an RFC 8441 extended CONNECT on an HTTP/2 session
+  const opened = isHttp2Server(this.server) ? await openOverHttp2(this.server, target, headers) : await openOverHttp1(this.server, target, headers)
+  const extensions = opened.headers['sec-websocket-extensions']
+  let params
+  try {
+    // RFC 7692 §5 / RFC 6455 §4.1: a response the client MUST fail the connection on throws
+    params = acceptDeflateResponse(extensions, deflate ?? null)
+  } catch (err) {
+    opened.socket.destroy()
+    throw err
+  }
+  const protocol = opened.headers['sec-websocket-protocol']
+  const ws = new WebSocket(opened.socket, {
+    role: 'client',
+    protocol: typeof protocol === 'string' ? protocol : '',
+    maxPayload: options.maxPayload,
+    closeTimeout: options.closeTimeout,
+    extensions: params === null ? undefined : extensions as string,
+    perMessageDeflate: params === null ? null : { params, threshold: deflate?.threshold }
+  })
+  try {
+    // both before the bytes that came with the 101 (the server's first messages) are read
+    hooks?.onInit?.(ws)
+    hooks?.onOpen?.(ws)
+  } catch (err) {
+    ws.terminate()
+    throw err
+  }
+  ws.receive(opened.head)
+  return ws
+}
 
-  return await new Promise<WebSocket>((resolve, reject) => {
-    const req = httpRequest({ method: 'GET', path: withQuery(path, options.query), headers, createConnection: () => client as never })
+/** The server end of a memory socket pair becomes a new connection of `server`. */
+export function connectInMemory (server: FastifyInstance['server'], options: { alpn?: string } = {}): MemorySocket {
+  const [client, end] = memorySocketPair()
+  if (server instanceof TlsServer) {
+    // an https app: skip TLS (nothing to protect in memory) and hand over a "secure" connection
+    end.encrypted = true
+    end.alpnProtocol = options.alpn ?? false
+    server.emit('secureConnection', end)
+  } else {
+    server.emit('connection', end)
+  }
+  return client
+}
+
+/** RFC 6455 §4.1 over the memory socket: a GET with Upgrade, answered by a 101 with the right accept. */
+function openOverHttp1 (server: FastifyInstance['server'], target: string, extra: Record<string, string>): Promise<OpenedSocket> {
+  const client = connectInMemory(server)
+  const key = randomBytes(16).toString('base64')
+  const headers = { host: 'localhost', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': key, ...extra }
+  return new Promise<OpenedSocket>((resolve, reject) => {
+    const req = httpRequest({ method: 'GET', path: target, headers, createConnection: () => client as never })
     req.once('upgrade', (res, socket, head) => {
       // RFC 6455 §4.1: "If the response lacks a |Sec-WebSocket-Accept| header field or the
       // |Sec-WebSocket-Accept| contains a value other than [...] the client MUST _Fail the WebSocket Connection_."
@@ -183,36 +223,7 @@ export async function injectWS (this: FastifyInstance, path = '/', options: Inje
         reject(new WebSocketUpgradeError(res.statusCode ?? 0, res.headers, ''))
         return
       }
-      const extensions = res.headers['sec-websocket-extensions']
-      let params
-      try {
-        // RFC 7692 §5 / RFC 6455 §4.1: a response the client MUST fail the connection on throws
-        params = acceptDeflateResponse(extensions, deflate ?? null)
-      } catch (err) {
-        socket.destroy()
-        reject(err)
-        return
-      }
-      const protocol = res.headers['sec-websocket-protocol']
-      const ws = new WebSocket(socket, {
-        role: 'client',
-        protocol: typeof protocol === 'string' ? protocol : '',
-        maxPayload: options.maxPayload,
-        closeTimeout: options.closeTimeout,
-        extensions: params === null ? undefined : extensions,
-        perMessageDeflate: params === null ? null : { params, threshold: deflate?.threshold }
-      })
-      try {
-        // both before the bytes that came with the 101 (the server's first messages) are read
-        hooks?.onInit?.(ws)
-        hooks?.onOpen?.(ws)
-      } catch (err) {
-        ws.terminate()
-        reject(err)
-        return
-      }
-      ws.receive(head)
-      resolve(ws)
+      resolve({ socket, head, headers: res.headers })
     })
     req.once('response', (res) => {
       const chunks: Buffer[] = []

@@ -58,7 +58,8 @@ const moved: Readonly<Record<string, string>> = {
   autoPong: 'nothing: Pings are always answered (RFC 6455 §5.5.2)',
   allowSynchronousEvents: 'nothing: events are delivered as messages are parsed',
   WebSocket: 'nothing: the socket class is this plugin\'s WebSocket',
-  connectionOptions: 'nothing: createWebSocketStream does not exist; read messages from the socket'
+  connectionOptions: 'nothing: createWebSocketStream does not exist; read messages from the socket',
+  handle: 'nothing: an upgrade to a route without a WebSocket handler gets that route\'s HTTP answer and is closed; declare a catch-all with `app.ws(\'/*\', handler)`'
 }
 
 /** A `@fastify/websocket` option name that is no option here. */

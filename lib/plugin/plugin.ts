@@ -1,7 +1,7 @@
 /**
  * The Fastify layer: options, decorators (`ws`, `injectWS`, the connection registry,
- * `addWebSocketHook`), the `websocket: true` / `wsHandler` route options, the upgrade listener
- * and graceful shutdown. REST routes pay nothing: no per-request hook is added.
+ * `addWebSocketHook`), the `websocket: true` / `wsHandler` route options, the upgrade listener,
+ * the HTTP/2 extended CONNECT listener and graceful shutdown. REST routes pay nothing: no per-request hook is added.
  *
  * Route declaration order does not matter. Routes are turned into WebSocket routes by an
  * 'onRoute' hook, which this module adds to every Fastify instance when it is created (through
@@ -27,6 +27,7 @@ import { addShutdownHook } from './shutdown.js'
 import { decorateTopics, startTopicAdapter } from './topics.js'
 import { TopicHub } from '../topics/hub.js'
 import { listenForUpgrades } from './upgrade.js'
+import { listenForExtendedConnect, noteWebSocketRoute } from './http2.js'
 import './types.js'
 
 type WebSocketRouteDeclaration = RouteOptions & {
@@ -52,6 +53,8 @@ function onRoute (this: FastifyInstance, route: WebSocketRouteDeclaration): void
   if (!websocket && route.wsHandler === undefined) return
   checkRouteDeclaration(route, websocket)
   route[kRouteDone] = true
+  // an HTTP/2 server advertises extended CONNECT only when its app has a WebSocket route
+  noteWebSocketRoute(this.server)
   const { ws: wsOptions } = splitRouteOptions(route as unknown as Record<string, unknown>)
   // validate eagerly so a bad option fails at declaration, not at the first upgrade (a route
   // declared before the plugin, maybe for another WebSocket plugin, is checked at its first upgrade)
@@ -130,6 +133,7 @@ function register (fastify: FastifyInstance, pluginOptions: unknown): TopicHub {
   if (options.asyncapi !== undefined) serveAsyncApi(fastify, options.asyncapi)
   // last: the only step with an effect outside this instance (one listener per server)
   listenForUpgrades(servers, fastify)
+  listenForExtendedConnect(servers, fastify)
   return state.topics
 }
 

@@ -13,7 +13,7 @@ import { WebSocket } from '../connection/connection.js'
 import { kAge } from '../connection/heartbeat.js'
 import { type ConnectionSettings, type InternalOptions, kContext, kSettings, resolveSettings } from '../connection/settings.js'
 import { argumentError, HandshakeError, TransportError, WebSocketUsageError } from '../protocol/errors.js'
-import { buildAcceptResponse, HandshakeErrorCode, selectProtocol, validateHandshake, type ValidHandshake } from '../protocol/handshake.js'
+import { HandshakeErrorCode, selectProtocol, type ValidHandshake } from '../protocol/handshake.js'
 import { negotiatePerMessageDeflate } from '../protocol/permessage-deflate.js'
 import { CloseCode } from '../protocol/constants.js'
 import { compileMessageValidator, compileOutboundSerializer, createInbound, type MessageHandler, type MessageSchemas, type MessageValidator } from './messages.js'
@@ -22,7 +22,7 @@ import { closedBy, logClosed, logUpgradeCompleted } from './connection-log.js'
 import { addConnection, collectHooks, type Connections, deleteConnection, type HookLists } from './registry.js'
 import type { TopicHub } from '../topics/hub.js'
 import { kState } from './symbols.js'
-import { getUpgrade, hijackSocket } from './upgrade.js'
+import { getUpgrade } from './upgrade.js'
 
 export type WebSocketHandler = (this: FastifyInstance, socket: WebSocket, request: FastifyRequest) => void | Promise<unknown>
 
@@ -256,7 +256,8 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     // ---- the opening handshake: validation ----
     let handshake: ValidHandshake
     try {
-      handshake = validateHandshake(request.raw)
+      // RFC 6455 §4.2.1 for an Upgrade, RFC 8441 §5 for an extended CONNECT
+      handshake = upgrade.validate(request.raw)
     } catch (err) {
       if (err instanceof HandshakeError) return sendHttpError(reply, err)
       throw err
@@ -279,7 +280,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     }
     // ---- end issue 5 ----
 
-    // ---- the opening handshake: negotiation and the 101 response headers ----
+    // ---- the opening handshake: negotiation and the response headers ----
     const protocol = negotiateProtocol(options, handshake, request)
     // issue 4: permessage-deflate (RFC 7692 §5: the first acceptable offer wins, or none)
     const pmd = options.perMessageDeflate
@@ -288,10 +289,9 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
 
     reply.hijack()
     const socket = upgrade.socket
-    hijackSocket(upgrade)
-    if (socket.destroyed) return
-    socket.write(buildAcceptResponse(handshake.key, { protocol, extensions: deflate?.response, headers: responseHeaders }))
-    logUpgradeCompleted(request, reply)
+    // the transport writes the answer: a 101 on HTTP/1.1, a 200 HEADERS frame on HTTP/2
+    if (!upgrade.accept(handshake, { protocol, extensions: deflate?.response, headers: responseHeaders })) return
+    logUpgradeCompleted(request, reply, upgrade.successStatus)
 
     // ---- the connection ----
     const log = request.log

@@ -10,6 +10,7 @@ import { CloseCode } from '../protocol/constants.js'
 import type { PreCloseHook } from './options.js'
 import type { PluginState } from './route.js'
 import { stopUpgrades } from './upgrade.js'
+import { stopExtendedConnect } from './http2.js'
 
 export interface Shutdown {
   /** the servers whose upgrades this registration routes */
@@ -20,7 +21,10 @@ export interface Shutdown {
 export function addShutdownHook (fastify: FastifyInstance, state: PluginState, shutdown: Shutdown): void {
   fastify.addHook('preClose', (done) => {
     state.closing = true
-    for (const server of shutdown.servers) stopUpgrades(server)
+    for (const server of shutdown.servers) {
+      stopUpgrades(server)
+      stopExtendedConnect(server)
+    }
     runPreClose(fastify, shutdown.preClose, () => { closeConnections(state, done) })
   })
 }

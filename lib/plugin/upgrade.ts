@@ -14,21 +14,59 @@ import type { Server as NetServer } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { argumentError } from '../protocol/errors.js'
+import { buildAcceptResponse, type HandshakeAnswer, type HandshakeRequest, validateHandshake, type ValidHandshake } from '../protocol/handshake.js'
 import { OptionErrorCode } from './option-errors.js'
 import { kUpgrade } from './symbols.js'
 
+/**
+ * A WebSocket handshake in progress, as the route handler sees it, whatever HTTP version it
+ * came on: an HTTP/1.1 Upgrade (this file) or an HTTP/2 extended CONNECT (http2.ts).
+ */
 export interface UpgradeContext {
-  socket: Duplex
-  head: Buffer
-  response: ServerResponse
+  /** the status that answers a successful handshake: 101 (RFC 6455 §4.2.2) or 200 (RFC 8441 §5) */
+  readonly successStatus: number
+  /** the byte stream the WebSocket runs over: the TCP socket, or the HTTP/2 stream */
+  readonly socket: Duplex
+  /** bytes that came after the request head (HTTP/1.1 only; empty on HTTP/2) */
+  readonly head: Buffer
   /** set when a WebSocket route took the socket over */
   hijacked: boolean
+  /** This HTTP version's validator. Throws HandshakeError with the HTTP answer. */
+  validate: (req: HandshakeRequest) => ValidHandshake
+  /**
+   * Take the socket over for the WebSocket and write the success response with `answer`'s
+   * headers, the transport's way. False when the peer is already gone (nothing was written).
+   */
+  accept: (handshake: ValidHandshake, answer: HandshakeAnswer) => boolean
 }
 
-type UpgradeRequest = IncomingMessage & { [kUpgrade]?: UpgradeContext }
+type UpgradeRequest = { [kUpgrade]?: UpgradeContext }
 
-export function getUpgrade (req: IncomingMessage): UpgradeContext | undefined {
+export function getUpgrade (req: object): UpgradeContext | undefined {
   return (req as UpgradeRequest)[kUpgrade]
+}
+
+export function setUpgrade (req: object, context: UpgradeContext): void {
+  (req as UpgradeRequest)[kUpgrade] = context
+}
+
+/** The HTTP/1.1 side: the request came as an Upgrade on a TCP socket. */
+class Http1Upgrade implements UpgradeContext {
+  readonly successStatus = 101
+  hijacked = false
+  readonly validate = validateHandshake
+  constructor (readonly socket: Duplex, readonly head: Buffer, readonly response: ServerResponse) {}
+
+  accept (handshake: ValidHandshake, answer: HandshakeAnswer): boolean {
+    this.hijacked = true
+    // detach the socket from the HTTP response: the WebSocket owns it from here
+    this.response.detachSocket(this.socket as never)
+    this.socket.removeListener('error', onEarlySocketError)
+    if (this.socket.destroyed) return false
+    // RFC 6455 §4.2.2 (5): the 101 with Upgrade, Connection and Sec-WebSocket-Accept
+    this.socket.write(buildAcceptResponse(handshake.key!, answer))
+    return true
+  }
 }
 
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
@@ -102,8 +140,8 @@ function createUpgradeListener (fastify: FastifyInstance, foreign: ForeignListen
       reportForeignListener(foreign, fastify.log, req)
       return
     }
-    const context: UpgradeContext = { socket, head, response, hijacked: false }
-    ;(req as UpgradeRequest)[kUpgrade] = context
+    const context = new Http1Upgrade(socket, head, response)
+    setUpgrade(req, context)
     response.on('finish', () => {
       // an HTTP answer (404, 401, 426 ...) went out instead of a 101: end the connection
       if (!context.hijacked) socket.end()
@@ -143,11 +181,4 @@ function closeAfterForeignAnswer (socket: Duplex): void {
 
 function onEarlySocketError (this: Duplex): void {
   this.destroy()
-}
-
-/** Take the socket over for the WebSocket: detach it from the HTTP response. */
-export function hijackSocket (context: UpgradeContext): void {
-  context.hijacked = true
-  context.response.detachSocket(context.socket as never)
-  context.socket.removeListener('error', onEarlySocketError)
 }

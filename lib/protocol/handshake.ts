@@ -1,6 +1,12 @@
 /**
- * The server's side of the opening handshake (RFC 6455 §4.2): validate the client's request,
- * compute Sec-WebSocket-Accept, choose a subprotocol and build the 101 response.
+ * The server's side of the opening handshake, for both HTTP versions:
+ *
+ * - one negotiation of what the client offers (Sec-WebSocket-Version, -Protocol, -Extensions),
+ *   shared by both;
+ * - a validator per HTTP version: `validateHandshake` for the HTTP/1.1 Upgrade (RFC 6455 §4.2.1),
+ *   `validateExtendedConnect` for an HTTP/2 extended CONNECT (RFC 8441 §4, §5);
+ * - the answer as headers (`responseHeaders`, plus `acceptHeaders` for HTTP/1.1's 101), which
+ *   each transport writes its own way: a 101 status line on the socket, or a 200 HEADERS frame.
  */
 import * as crypto from 'node:crypto'
 import { GUID } from './constants.js'
@@ -15,12 +21,22 @@ export interface HandshakeRequest {
   headers: Record<string, string | string[] | undefined>
 }
 
-export interface ValidHandshake {
-  key: string
+/** An HTTP/2 request as Node's compatibility layer gives it: pseudo-headers among the headers. */
+export interface ExtendedConnectRequest {
+  headers: Record<string, string | string[] | undefined>
+}
+
+/** What the client offers, read the same way from both HTTP versions. */
+export interface HandshakeOffer {
   /** subprotocols offered by the client, in its order of preference */
   protocols: string[]
   /** raw Sec-WebSocket-Extensions value, if any */
   extensions: string | undefined
+}
+
+export interface ValidHandshake extends HandshakeOffer {
+  /** Sec-WebSocket-Key; undefined on an extended CONNECT (RFC 8441 §5: no key, no accept) */
+  key: string | undefined
 }
 
 export const HandshakeErrorCode = {
@@ -32,7 +48,11 @@ export const HandshakeErrorCode = {
   Key: 'WS_ERR_HANDSHAKE_KEY',
   Version: 'WS_ERR_HANDSHAKE_VERSION',
   Protocol: 'WS_ERR_HANDSHAKE_PROTOCOL',
-  NotUpgrade: 'WS_ERR_UPGRADE_REQUIRED'
+  NotUpgrade: 'WS_ERR_UPGRADE_REQUIRED',
+  /** an extended CONNECT for another protocol than websocket (RFC 8441 §4) */
+  ConnectProtocol: 'WS_ERR_HANDSHAKE_CONNECT_PROTOCOL',
+  /** an extended CONNECT without :path or :scheme (RFC 8441 §4) */
+  ConnectTarget: 'WS_ERR_HANDSHAKE_CONNECT_TARGET'
 } as const
 
 function single (value: string | string[] | undefined): string | undefined {
@@ -90,16 +110,43 @@ export function validateHandshake (req: HandshakeRequest): ValidHandshake {
   if (host === undefined || host.length === 0) {
     return fail(badRequest(HandshakeErrorCode.Host, 'missing Host header'))
   }
+  // §4.2.1 (5): base64 that "when decoded, is 16 bytes in length"
+  const key = headers['sec-websocket-key']
+  const offer = readOffer(headers)
+  if (typeof key !== 'string' || !isValidKey(key.trim())) {
+    return fail(badRequest(HandshakeErrorCode.Key, 'Sec-WebSocket-Key must be base64 of 16 bytes'))
+  }
+  return { key: key.trim(), ...offer }
+}
+
+/**
+ * Validate an HTTP/2 extended CONNECT (RFC 8441). Throws HandshakeError with the HTTP answer.
+ * Connection, Upgrade and Sec-WebSocket-Key are not read: §5 "They MUST NOT be included" and
+ * "do not do the processing of the Sec-WebSocket-Key and Sec-WebSocket-Accept header fields".
+ */
+export function validateExtendedConnect (req: ExtendedConnectRequest): ValidHandshake {
+  const headers = req.headers
+  // RFC 8441 §5: ":protocol ... MUST have a value of "websocket" to initiate a WebSocket connection"
+  const protocol = single(headers[':protocol'])
+  if (protocol !== 'websocket') {
+    return fail(new HandshakeError(HandshakeErrorCode.ConnectProtocol, 501, `extended CONNECT for ${protocol === undefined ? 'no protocol' : JSON.stringify(protocol)} is not implemented (websocket is)`))
+  }
+  // RFC 8441 §4: "the :scheme and :path pseudo-header fields of the target URI ... MUST also be included"
+  if (single(headers[':path']) === undefined || single(headers[':scheme']) === undefined) {
+    return fail(badRequest(HandshakeErrorCode.ConnectTarget, 'an extended CONNECT needs :scheme and :path'))
+  }
+  // §5: "The Origin, Sec-WebSocket-Version, Sec-WebSocket-Protocol, and Sec-WebSocket-Extensions
+  // header fields are used in the CONNECT request and response-header fields as defined in [RFC6455]"
+  return { key: undefined, ...readOffer(headers) }
+}
+
+/** The negotiation both HTTP versions share: the version, the offered subprotocols and extensions. */
+export function readOffer (headers: Record<string, string | string[] | undefined>): HandshakeOffer {
   // §4.2.1 (6): "A |Sec-WebSocket-Version| header field, with a value of 13."
   // §4.4: otherwise the server answers with the versions it speaks (426 is what browsers expect)
   const version = single(headers['sec-websocket-version'])
   if (version === undefined || version.trim() !== '13') {
     return fail(new HandshakeError(HandshakeErrorCode.Version, 426, 'unsupported Sec-WebSocket-Version (13 is supported)', { 'sec-websocket-version': '13' }))
-  }
-  // §4.2.1 (5): base64 that "when decoded, is 16 bytes in length"
-  const key = headers['sec-websocket-key']
-  if (typeof key !== 'string' || !isValidKey(key.trim())) {
-    return fail(badRequest(HandshakeErrorCode.Key, 'Sec-WebSocket-Key must be base64 of 16 bytes'))
   }
   let protocols: string[] = []
   const protocolHeader = single(headers['sec-websocket-protocol'])
@@ -108,7 +155,7 @@ export function validateHandshake (req: HandshakeRequest): ValidHandshake {
     if (list === null) return fail(badRequest(HandshakeErrorCode.Protocol, 'malformed Sec-WebSocket-Protocol header'))
     protocols = list
   }
-  return { key: key.trim(), protocols, extensions: single(headers['sec-websocket-extensions']) }
+  return { protocols, extensions: single(headers['sec-websocket-extensions']) }
 }
 
 function fail (error: HandshakeError): never {
@@ -134,14 +181,34 @@ export function selectProtocol (offered: readonly string[], supported: readonly 
   return undefined
 }
 
-/** The 101 response head (§4.2.2 (5)). Header values must already be valid. */
-export function buildAcceptResponse (key: string, options: { protocol?: string | undefined, extensions?: string | undefined, headers?: Record<string, string> | undefined } = {}): string {
-  let head = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-    `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n`
-  if (options.protocol !== undefined) head += `Sec-WebSocket-Protocol: ${options.protocol}\r\n`
-  if (options.extensions !== undefined) head += `Sec-WebSocket-Extensions: ${options.extensions}\r\n`
-  if (options.headers !== undefined) {
-    for (const name of Object.keys(options.headers)) head += `${name}: ${options.headers[name]}\r\n`
-  }
+/** What the server agreed to: the response headers of both HTTP versions. */
+export interface HandshakeAnswer {
+  protocol?: string | undefined
+  extensions?: string | undefined
+  headers?: Record<string, string> | undefined
+}
+
+/**
+ * The response headers both HTTP versions send (§4.2.2 (5.5), (5.6); RFC 8441 §5: "used in the
+ * CONNECT request and response-header fields as defined in [RFC6455]"). Values must be valid.
+ */
+export function responseHeaders (answer: HandshakeAnswer): Record<string, string> {
+  const headers: Record<string, string> = {}
+  if (answer.protocol !== undefined) headers['Sec-WebSocket-Protocol'] = answer.protocol
+  if (answer.extensions !== undefined) headers['Sec-WebSocket-Extensions'] = answer.extensions
+  if (answer.headers !== undefined) Object.assign(headers, answer.headers)
+  return headers
+}
+
+/** HTTP/1.1's 101 headers (§4.2.2 (5)): Upgrade, Connection, Sec-WebSocket-Accept, then the answer's. */
+export function acceptHeaders (key: string, answer: HandshakeAnswer = {}): Record<string, string> {
+  return { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Accept': acceptKey(key), ...responseHeaders(answer) }
+}
+
+/** The 101 response head (§4.2.2 (5)) as HTTP/1.1 bytes. Header values must already be valid. */
+export function buildAcceptResponse (key: string, answer: HandshakeAnswer = {}): string {
+  const headers = acceptHeaders(key, answer)
+  let head = 'HTTP/1.1 101 Switching Protocols\r\n'
+  for (const name of Object.keys(headers)) head += `${name}: ${headers[name]}\r\n`
   return head + '\r\n'
 }

@@ -11,10 +11,23 @@
  * no 'data' events). Reads are parsed in the callback that delivers them, so once a later
  * macrotask sees `bytesIn` at n, the WebSocket has parsed those n bytes. Tests use it to prove
  * the server was still open after a valid prefix, without sleeping.
+ *
+ * Transport switch: with CONFORMANCE_TRANSPORT=h2c the same cases run over HTTP/2 (RFC 8441): the
+ * app is an `http2: true` server (cleartext, prior knowledge), each client opens its own HTTP/2
+ * session and one extended CONNECT stream, and `bytesIn` counts the bytes of that stream.
  */
+import { once } from 'node:events'
+import http2, { type ClientHttp2Session, type Http2ServerRequest } from 'node:http2'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket, { type WebSocket } from '../../lib/index.js'
 import { RawWebSocket } from '../helpers/raw-client.js'
+
+export type Transport = 'http1' | 'h2c'
+
+/** The transport of the conformance run: HTTP/1.1 Upgrade unless CONFORMANCE_TRANSPORT says h2c. */
+export function conformanceTransport (): Transport {
+  return process.env.CONFORMANCE_TRANSPORT === 'h2c' ? 'h2c' : 'http1'
+}
 
 export interface ServerSide {
   ws: WebSocket
@@ -32,14 +45,29 @@ export interface EchoServer {
 
 export const MiB = 1024 * 1024
 
-export async function echoServer (): Promise<EchoServer> {
-  const app = Fastify()
+/** Bytes the WebSocket's own transport has read: TCP bytes after the upgrade request, or the HTTP/2 stream's DATA. */
+function bytesInCounter (raw: object): () => number {
+  if (raw instanceof http2.Http2ServerRequest) {
+    const stream = (raw as Http2ServerRequest).stream
+    let bytes = 0
+    stream.on('data', (chunk: Buffer) => { bytes += chunk.length })
+    return () => bytes
+  }
+  const tcp = (raw as { socket: import('node:net').Socket }).socket
+  const before = tcp.bytesRead // the upgrade request (and any head)
+  return () => tcp.bytesRead - before
+}
+
+export async function echoServer (transport: Transport = conformanceTransport()): Promise<EchoServer> {
+  const app = (transport === 'h2c' ? Fastify({ http2: true }) : Fastify()) as unknown as FastifyInstance
   await app.register(websocket)
+  const sessions = new Set<ClientHttp2Session>()
+  // the clients' HTTP/2 sessions end with the server (their streams are closed by then)
+  app.addHook('onClose', (_app, done) => { for (const session of sessions) session.close(); done() })
   const connections: ServerSide[] = []
-  const handler = (socket: WebSocket, request: { raw: { socket: import('node:net').Socket } }): void => {
-    const tcp = request.raw.socket
-    const before = tcp.bytesRead // the upgrade request (and any head)
-    const side: ServerSide = { ws: socket, get bytesIn () { return tcp.bytesRead - before } }
+  const handler = (socket: WebSocket, request: { raw: object }): void => {
+    const bytesIn = bytesInCounter(request.raw)
+    const side: ServerSide = { ws: socket, get bytesIn () { return bytesIn() } }
     connections.push(side)
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       socket.send(isBinary ? data : data.toString('utf8'))
@@ -56,13 +84,25 @@ export async function echoServer (): Promise<EchoServer> {
     connections,
     connect: async (path = '/echo') => {
       const before = connections.length
-      const client = await RawWebSocket.connect(port, path)
+      const client = transport === 'h2c' ? await connectH2(port, path, sessions) : await RawWebSocket.connect(port, path)
       // the handler runs in the same tick as the 101 is written, so the connection is recorded by now
       if (connections.length !== before + 1) throw new Error('server-side connection not recorded')
       return client
     },
     last: () => connections[connections.length - 1]
   }
+}
+
+async function connectH2 (port: number, path: string, sessions: Set<ClientHttp2Session>): Promise<RawWebSocket> {
+  const session = http2.connect(`http://127.0.0.1:${port}`)
+  session.on('error', () => {})
+  sessions.add(session)
+  session.on('close', () => sessions.delete(session))
+  await once(session, 'remoteSettings')
+  const client = await RawWebSocket.connectH2(session, path)
+  // one stream per session here: the session ends with its WebSocket
+  client.transport.on('close', () => { session.close() })
+  return client
 }
 
 /** Wait until the server side has received at least `n` bytes after the handshake. */

@@ -15,7 +15,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2'
 import net from 'node:net'
+import type { Duplex } from 'node:stream'
 
 export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
@@ -46,6 +48,12 @@ export interface FrameSpec {
   mask?: Buffer | null
   /** payload length to announce instead of the real one */
   length?: number
+}
+
+function lowerCase (headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value
+  return out
 }
 
 /** Masking keys come from a pool of random bytes, refilled when used up (randomBytes per frame is slow). */
@@ -177,7 +185,10 @@ export interface ConnectOptions {
 }
 
 export class RawWebSocket {
+  /** the TCP socket (over HTTP/2: the session's) */
   readonly socket: net.Socket
+  /** what the WebSocket runs over: the TCP socket (HTTP/1.1 upgrade) or an HTTP/2 stream (RFC 8441) */
+  readonly transport: Duplex
   /** the response head of the opening handshake */
   status = 0
   headers: Record<string, string> = {}
@@ -201,9 +212,10 @@ export class RawWebSocket {
   transportError: Error | null = null
   private waiters: Array<() => void> = []
 
-  private constructor (socket: net.Socket) {
-    this.socket = socket
-    socket.setNoDelay(true)
+  private constructor (socket: Duplex, tcp?: net.Socket) {
+    this.transport = socket
+    this.socket = tcp ?? socket as net.Socket
+    if (tcp === undefined) this.socket.setNoDelay(true)
     socket.on('data', this.onData)
     socket.on('end', () => { this.ended = true; this.wake() })
     socket.on('close', () => { this.ended = true; this.closed = true; this.wake() })
@@ -227,6 +239,37 @@ export class RawWebSocket {
     if (client.headers['sec-websocket-accept'] !== accept) throw new Error('wrong Sec-WebSocket-Accept')
     if (client.headers.upgrade?.toLowerCase() !== 'websocket') throw new Error('missing Upgrade: websocket')
     return client
+  }
+
+  /**
+   * RFC 8441 §5: the opening handshake as an extended CONNECT on a new stream of `session`
+   * (`:protocol` websocket, no key); the response is `:status` 200 and no Sec-WebSocket-Accept.
+   * The WebSocket then runs over the stream: its END_STREAM is the "TCP close" of the other methods.
+   */
+  static async connectH2 (session: ClientHttp2Session, path = '/', options: ConnectOptions = {}): Promise<RawWebSocket> {
+    const stream = session.request({
+      ':method': 'CONNECT',
+      ':protocol': 'websocket',
+      ':scheme': session.encrypted === true ? 'https' : 'http',
+      ':path': path,
+      'sec-websocket-version': '13',
+      ...lowerCase(options.headers ?? {})
+    }, { endStream: false })
+    const client = new RawWebSocket(stream, session.socket as net.Socket)
+    // the server's END_STREAM is answered with ours, as a TCP socket without allowHalfOpen answers a FIN
+    stream.on('end', () => { stream.end() })
+    const response = await deadline(once(stream, 'response') as Promise<[IncomingHttpHeaders]>, options.timeout ?? 5000, 'the CONNECT response')
+    client.status = Number(response[0][':status'])
+    for (const [name, value] of Object.entries(response[0])) if (!name.startsWith(':')) client.headers[name] = String(value)
+    client.handshakeDone = true
+    if (client.status !== 200) throw new Error(`expected 200, got ${client.status}`)
+    if (client.headers['sec-websocket-accept'] !== undefined) throw new Error('Sec-WebSocket-Accept on an extended CONNECT (RFC 8441 §5)')
+    return client
+  }
+
+  /** The HTTP/2 stream under this client, if it runs over one. */
+  get stream (): ClientHttp2Stream | undefined {
+    return this.transport === this.socket ? undefined : this.transport as ClientHttp2Stream
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -312,8 +355,8 @@ export class RawWebSocket {
   /** Write bytes; resolves once handed to the OS. Errors (a reset by a closed server) are swallowed. */
   send (...pieces: Buffer[]): Promise<void> {
     const bytes = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces)
-    if (this.socket.destroyed || this.socket.writableEnded) return Promise.resolve()
-    return new Promise((resolve) => this.socket.write(bytes, () => resolve()))
+    if (this.transport.destroyed || this.transport.writableEnded) return Promise.resolve()
+    return new Promise((resolve) => this.transport.write(bytes, () => resolve()))
   }
 
   /** Write `bytes` in chops of `size` bytes, each its own write, one after the other. */
@@ -361,10 +404,10 @@ export class RawWebSocket {
   /** Wait until the socket is fully closed. */
   async waitClosed (ms = 5000): Promise<void> {
     if (this.closed) return
-    await deadline(once(this.socket, 'close'), ms, 'the socket to close')
+    await deadline(once(this.transport, 'close'), ms, 'the socket to close')
   }
 
   destroy (): void {
-    this.socket.destroy()
+    this.transport.destroy()
   }
 }

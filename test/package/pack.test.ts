@@ -33,7 +33,7 @@ function asUser (command: string, args: string[]): [string, string[]] {
 }
 
 async function npm (cwd: string, args: string[]): Promise<string> {
-  const { stdout } = await run(...asUser('npm', args), { cwd, env: userEnv(), timeout: 60_000, maxBuffer: 16 * 1024 * 1024 })
+  const { stdout } = await run(...asUser('npm', args), { cwd, env: userEnv(), timeout: 240_000, maxBuffer: 16 * 1024 * 1024 })
   return stdout
 }
 
@@ -113,7 +113,7 @@ interface LockEntry { version: string, dependencies?: Record<string, string>, op
  */
 function writeApp (app: string, tarball: string): void {
   const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> }
-  const own = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string, license: string, dependencies: Record<string, string>, peerDependencies: Record<string, string> }
+  const own = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string, license: string, dependencies: Record<string, string>, peerDependencies: Record<string, string>, peerDependenciesMeta?: Record<string, { optional?: boolean }> }
   const entries: Record<string, LockEntry> = {}
   // Node's lookup: <from>/node_modules/<name>, then each enclosing node_modules up to the root
   const find = (from: string, name: string): string | undefined => {
@@ -143,7 +143,8 @@ function writeApp (app: string, tarball: string): void {
     requires: true,
     packages: {
       '': { name: 'app', version: '1.0.0', dependencies },
-      'node_modules/fastify-rfc6455': { version: own.version, resolved: spec, license: own.license, dependencies: own.dependencies, peerDependencies: own.peerDependencies },
+      // peerDependenciesMeta too: an optional peer (ioredis, for the Redis entry only) is not installed
+      'node_modules/fastify-rfc6455': { version: own.version, resolved: spec, license: own.license, dependencies: own.dependencies, peerDependencies: own.peerDependencies, peerDependenciesMeta: own.peerDependenciesMeta },
       ...entries
     }
   }))
@@ -178,7 +179,11 @@ async function serveOnce (app: string, script: string): Promise<string> {
   }
 }
 
-t.test('npm pack from a fresh copy, installed into an app with its own fastify', { timeout: 100_000 }, async (t) => {
+// the whole file: two TypeScript builds, an install and four child processes take minutes on a
+// busy machine (the .taprc default is 120 s per file)
+t.setTimeout(600_000)
+
+t.test('npm pack from a fresh copy, installed into an app with its own fastify', { timeout: 600_000 }, async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'fastify-rfc6455-pack-'))
   t.teardown(() => rmSync(work, { recursive: true, force: true }))
   const source = join(work, 'source')

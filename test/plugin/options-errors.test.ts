@@ -115,6 +115,12 @@ t.test('the @fastify/websocket `options` object says where each setting moved', 
   const app2 = Fastify()
   t.match(await registerError(app2, { verifyClient: () => true }), { code: 'FST_ERR_WS_MOVED_OPTION', message: /verifyClient -> an onRequest or preValidation hook/ })
   await app2.close()
+
+  // @fastify/websocket's own `handle` (what an upgrade to a route without a WebSocket handler
+  // gets) has no counterpart: such an upgrade gets the route's HTTP answer
+  const app3 = Fastify()
+  t.match(await registerError(app3, { handle: () => {} }), { code: 'FST_ERR_WS_MOVED_OPTION', message: /handle -> nothing: an upgrade to a route without a WebSocket handler/ })
+  await app3.close()
 })
 
 t.test('valid options, register() options and a topic adapter are accepted', async (t) => {

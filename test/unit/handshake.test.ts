@@ -139,3 +139,25 @@ t.test('subprotocols: offers in the client\'s order, selection, no match', async
   const ext = validateHandshake(request({ 'sec-websocket-extensions': 'permessage-deflate; client_max_window_bits' }))
   t.equal(ext.extensions, 'permessage-deflate; client_max_window_bits', 'extensions are handed on raw')
 })
+
+t.test('RFC 8441 §5: an extended CONNECT is validated without key, Upgrade or Connection', async (t) => {
+  const { validateExtendedConnect, responseHeaders, acceptHeaders } = await import('../../lib/protocol/handshake.js')
+  const h2 = (headers: Record<string, string> = {}): { headers: Record<string, string> } => ({
+    headers: { ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'https', ':path': '/chat', ':authority': 'server.example.com', 'sec-websocket-version': '13', ...headers }
+  })
+  // the §5.1 example request
+  t.same(validateExtendedConnect(h2({ 'sec-websocket-protocol': 'chat, superchat', 'sec-websocket-extensions': 'permessage-deflate', origin: 'http://www.example.com' })),
+    { key: undefined, protocols: ['chat', 'superchat'], extensions: 'permessage-deflate' })
+  const codeOf = (headers: Record<string, string>): unknown => {
+    try { validateExtendedConnect(h2(headers)); return null } catch (err) { return { code: (err as { code: string }).code, statusCode: (err as { statusCode: number }).statusCode } }
+  }
+  t.same(codeOf({ ':protocol': 'webtransport' }), { code: 'WS_ERR_HANDSHAKE_CONNECT_PROTOCOL', statusCode: 501 }, 'another :protocol')
+  t.same(codeOf({ 'sec-websocket-version': '8' }), { code: 'WS_ERR_HANDSHAKE_VERSION', statusCode: 426 }, 'the version rule of RFC 6455 applies')
+  t.same(codeOf({ 'sec-websocket-protocol': 'a b' }), { code: 'WS_ERR_HANDSHAKE_PROTOCOL', statusCode: 400 }, 'so does the subprotocol syntax')
+  const noPath = h2()
+  delete noPath.headers[':path']
+  t.throws(() => validateExtendedConnect(noPath), { code: 'WS_ERR_HANDSHAKE_CONNECT_TARGET', statusCode: 400 }, '§4: :path MUST be included')
+  // the answer as headers: no Upgrade/Connection/accept for HTTP/2; HTTP/1.1 adds them
+  t.same(responseHeaders({ protocol: 'chat' }), { 'Sec-WebSocket-Protocol': 'chat' })
+  t.same(acceptHeaders(KEY, { protocol: 'chat' }), { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Accept': 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=', 'Sec-WebSocket-Protocol': 'chat' })
+})
