@@ -4,23 +4,35 @@
 //
 // Each room is a topic: joining subscribes the socket, a message is published to the room's
 // topic (framed once, the same bytes to every member, the sender included with `self: true`), and
-// the subscriptions end with the socket. The inbound message schema is a union keyed by `type`;
-// each type has its own handler and its `message` parameter is typed from the schema (TypeBox).
-// Invalid messages never reach a handler: the client gets {"type":"error","code":...,"message":...}
-// and stays connected.
+// the subscriptions end with the socket. The messages are one contract (contract.ts), both ways:
+// each client type has its own handler with its `message` typed from it; `join` and `leave` are
+// requests whose handler's return value is the reply. Invalid messages never reach a handler: the
+// client gets {"type":"error","code":...,"message":...,"id"?} and stays connected. The page uses
+// the contract's client (fastify-rfc6455/client), bundled with esbuild at start and served as
+// /client.js; GET /asyncapi.json documents the WebSocket API.
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { Type, TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import websocket, { type WebSocket } from '../../lib/index.js'
-
-const Name = Type.String({ minLength: 1, maxLength: 32 })
-const ClientMessage = Type.Union([
-  Type.Object({ type: Type.Literal('join'), room: Name, name: Name }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('say'), text: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('leave') }, { additionalProperties: false })
-])
+import { chatContract } from './contract.js'
 
 const page = readFileSync(new URL('./index.html', import.meta.url), 'utf8')
+let bundle: Promise<string> | undefined
+/** The page's ES module: the client and the contract, built once per process. */
+function clientBundle (): Promise<string> {
+  bundle ??= build({
+    entryPoints: [fileURLToPath(new URL('./page.ts', import.meta.url))],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    minify: true,
+    write: false,
+    logLevel: 'silent'
+  }).then((result) => result.outputFiles[0].text)
+  return bundle
+}
 
 export async function buildChat (): Promise<FastifyInstance> {
   const app = Fastify({ logger: process.env.NODE_ENV === 'test' ? false : { level: 'info' } })
@@ -48,10 +60,13 @@ export async function buildChat (): Promise<FastifyInstance> {
     else presence(seat.room)
   }
 
+  const script = await clientBundle()
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page))
+  app.get('/client.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(script))
+  app.get('/asyncapi.json', async () => app.asyncapi({ info: { title: 'fastify-rfc6455 chat', version: '1.0.0' } }))
 
   app.ws('/chat', {
-    schema: { message: ClientMessage },
+    contract: chatContract,
     messageHandlers: {
       join (message, socket) {
         leave(socket)
@@ -61,17 +76,17 @@ export async function buildChat (): Promise<FastifyInstance> {
         if (seated === undefined) rooms.set(seat.room, seated = new Set())
         seated.add(seat)
         socket.subscribe(topic(seat.room))
-        socket.send({ type: 'joined', room: seat.room, name: seat.name })
         presence(seat.room)
+        return { room: seat.room, name: seat.name, members: [...seated].map((s) => s.name).sort() }
       },
       say (message, socket) {
         const seat = seats.get(socket)
-        if (seat === undefined) socket.send({ type: 'error', code: 'NOT_IN_A_ROOM', message: 'join a room first' })
+        if (seat === undefined) socket.send({ type: 'notice', text: 'join a room first' })
         else socket.publish(topic(seat.room), { type: 'message', room: seat.room, from: seat.name, text: message.text, at: Date.now() }, { self: true })
       },
       leave (_message, socket) {
         leave(socket)
-        socket.send({ type: 'left' })
+        return {}
       }
     }
   }, (socket) => {

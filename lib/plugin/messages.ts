@@ -7,31 +7,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import secureJsonParse from 'secure-json-parse'
 import { WebSocket } from '../connection/connection.js'
 import { CloseCode } from '../protocol/constants.js'
+import { MessageErrorCode, requestIdOf, type InvalidMessageReply, type MessageIssue, type RequestId } from '../contract/errors.js'
 import type { InvalidMessagePolicy } from './options.js'
 
-/** Stable codes of refused inbound messages (close code under the 'close' policy in the comment). */
-export const MessageErrorCode = {
-  NotJson: 'WS_ERR_MESSAGE_NOT_JSON', // 1007
-  Binary: 'WS_ERR_MESSAGE_BINARY', // 1003
-  ForbiddenKey: 'WS_ERR_MESSAGE_FORBIDDEN_KEY', // 1008
-  Schema: 'WS_ERR_MESSAGE_SCHEMA' // 1008
-} as const
-export type MessageErrorCode = (typeof MessageErrorCode)[keyof typeof MessageErrorCode]
-
-/** One reason a message did not match, as validators report it. */
-export interface MessageIssue {
-  /** JSON pointer into the message ('' for the whole message) */
-  instancePath: string
-  message: string
-}
-
-/** What the peer receives under the 'reply' policy. */
-export interface InvalidMessageReply {
-  type: 'error'
-  code: MessageErrorCode
-  message: string
-  errors: MessageIssue[]
-}
+// the wire contract (codes, issues, the invalid-message reply) lives in the pure lib/contract/
+export { MessageErrorCode, type MessageIssue, type InvalidMessageReply } from '../contract/errors.js'
 
 /** An inbound message refused by `schema.message`; `closeCode` is its consequence under 'close'. */
 export class InvalidMessageError extends Error {
@@ -41,6 +21,8 @@ export class InvalidMessageError extends Error {
   /** the message as received */
   readonly data: Buffer
   readonly binary: boolean
+  /** the refused message's own `id` (a request's correlation id), echoed in the reply */
+  id: RequestId | undefined
   constructor (code: MessageErrorCode, closeCode: number, message: string, errors: MessageIssue[], data: Buffer, binary: boolean) {
     super(message)
     this.name = 'InvalidMessageError'
@@ -49,10 +31,13 @@ export class InvalidMessageError extends Error {
     this.errors = errors
     this.data = data
     this.binary = binary
+    this.id = undefined
   }
 
   toJSON (): InvalidMessageReply {
-    return { type: 'error', code: this.code, message: this.message, errors: this.errors }
+    const reply: InvalidMessageReply = { type: 'error', code: this.code, message: this.message, errors: this.errors }
+    if (this.id !== undefined) reply.id = this.id
+    return reply
   }
 }
 
@@ -236,7 +221,12 @@ export function createInbound (options: InboundOptions): (this: WebSocket, data:
     let value = parsed.value
     if (validate !== undefined) {
       const result = validate(value, data)
-      if (!result.ok) return refuse(this, schemaError(result.errors, data))
+      if (!result.ok) {
+        const error = schemaError(result.errors, data)
+        // a request refused by the schema: its reply names the request, so the client can fail it
+        error.id = requestIdOf(value)
+        return refuse(this, error)
+      }
       value = result.value
     }
     if (handlers !== undefined && value !== null && typeof value === 'object') {

@@ -10,6 +10,7 @@ import { LimitDefaults } from '../connection/limits.js'
 import { type PerMessageDeflateOptions, type ResolvedDeflateOptions, resolveDeflateOptions } from '../connection/deflate.js'
 import type { TopicAdapter } from '../topics/adapter.js'
 import type { BudgetOptions } from '../connection/budget.js'
+import type { ServeAsyncApiOptions } from './asyncapi.js'
 import type { InvalidMessageError } from './messages.js'
 import { checkOptionNames, invalidOption, movedOptionError, withOptionName } from './option-errors.js'
 
@@ -130,6 +131,8 @@ export interface WebSocketPluginOptions extends WebSocketRouteOptions {
   preClose?: PreCloseHook
   /** carries topic publications to other processes; default: in-process only */
   adapter?: TopicAdapter
+  /** serve `app.asyncapi()` at GET `path` (default '/asyncapi.json'); `true` for the defaults. Default: not served */
+  asyncapi?: boolean | ServeAsyncApiOptions
 }
 
 // ---- the option table -----------------------------------------------------------------------
@@ -299,10 +302,21 @@ function upgradeServer (value: unknown, name: string): NetServer {
   return value as NetServer
 }
 
+function serveAsyncApi (value: unknown, name: string): ServeAsyncApiOptions | undefined {
+  if (value === false) return undefined
+  if (value === true) return { path: '/asyncapi.json' }
+  const given = value as ServeAsyncApiOptions | null
+  if (given === null || typeof given !== 'object' || (given.path !== undefined && (typeof given.path !== 'string' || !given.path.startsWith('/')))) {
+    throw invalidOption(`option ${name} must be true or { path: '/...', info, servers }`)
+  }
+  return { ...given, path: given.path ?? '/asyncapi.json' }
+}
+
 const pluginOptionTable = {
   server: option<NetServer | undefined>(undefined, upgradeServer),
   preClose: option<PreCloseHook | undefined>(undefined, isFunction),
-  adapter: option<TopicAdapter | undefined>(undefined, isTopicAdapter)
+  adapter: option<TopicAdapter | undefined>(undefined, isTopicAdapter),
+  asyncapi: option<ServeAsyncApiOptions | undefined>(undefined, serveAsyncApi)
 } as const satisfies { [K in Exclude<keyof WebSocketPluginOptions, RouteOptionName>]-?: AnyRule }
 
 type PluginOptionName = keyof typeof pluginOptionTable
@@ -314,6 +328,7 @@ export interface ResolvedPluginOptions {
   server: NetServer | undefined
   preClose: PreCloseHook | undefined
   adapter: TopicAdapter | undefined
+  asyncapi: ServeAsyncApiOptions | undefined
 }
 
 /** Options of `app.register()` itself, which Fastify passes on to the plugin too. */

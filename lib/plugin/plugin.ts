@@ -14,6 +14,8 @@ import diagnostics from 'node:diagnostics_channel'
 import type { FastifyInstance, FastifyPluginCallback, RouteHandlerMethod, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { argumentError } from '../protocol/errors.js'
+import { asyncapi, recordRoute, serveAsyncApi, updateRouteUrl } from './asyncapi.js'
+import { resolveContractRoute } from './contract-route.js'
 import { injectWS } from './inject.js'
 import type { MessageHandler } from './messages.js'
 import { OptionErrorCode } from './option-errors.js'
@@ -34,6 +36,7 @@ type WebSocketRouteDeclaration = RouteOptions & {
   websocket?: boolean
   wsHandler?: WebSocketHandler
   messageHandlers?: Record<string, MessageHandler>
+  contract?: unknown
 }
 
 function noHandler (): void {}
@@ -43,7 +46,10 @@ function noHandler (): void {}
  * throws a coded error here, so at the declaration (or through register()/ready()).
  */
 function onRoute (this: FastifyInstance, route: WebSocketRouteDeclaration): void {
-  if (route[kRouteDone] === true) return
+  if (route[kRouteDone] === true) {
+    updateRouteUrl(route)
+    return
+  }
   const websocket = route.websocket === true
   if (!websocket && route.wsHandler === undefined) return
   checkRouteDeclaration(route, websocket)
@@ -55,14 +61,21 @@ function onRoute (this: FastifyInstance, route: WebSocketRouteDeclaration): void
   // declared before the plugin, maybe for another WebSocket plugin, is checked at its first upgrade)
   const state = getState(this)
   if (state !== undefined) resolveOptions(wsOptions, state.options)
-  const schema = route.schema as { message?: unknown, outbound?: unknown, hide?: boolean } | undefined
+  let schema = route.schema as { message?: unknown, outbound?: unknown, hide?: boolean } | undefined
+  let messageHandlers = route.messageHandlers
+  if (route.contract !== undefined) {
+    const resolved = resolveContractRoute(route.contract, schema, messageHandlers)
+    schema = { ...schema, ...resolved.schemas }
+    messageHandlers = resolved.handlers
+  }
+  recordRoute(this, route, schema)
   // a WebSocket-only route has nothing to document as HTTP: hidden, as @fastify/websocket does,
   // unless the route says otherwise (documentation plugins read schema.hide in their hooks)
   if (websocket) route.schema = { ...schema, hide: schema?.hide ?? true }
   route.handler = createRouteHandler({
     wsOptions,
     schemas: { message: schema?.message, outbound: schema?.outbound },
-    messageHandlers: route.messageHandlers,
+    messageHandlers,
     wsHandler: websocket ? route.handler as unknown as WebSocketHandler : route.wsHandler!,
     httpHandler: websocket ? undefined : route.handler as RouteHandlerMethod
   })
@@ -115,11 +128,13 @@ function register (fastify: FastifyInstance, pluginOptions: unknown): TopicHub {
   fastify.decorate('websocketMetrics', () => state.metrics.snapshot())
   fastify.decorate('ws', ws)
   fastify.decorate('injectWS', injectWS)
+  fastify.decorate('asyncapi', asyncapi)
   decorateRequestWs(fastify)
   // for an instance created before this module was loaded (idempotent otherwise)
   fastify.addHook('onRoute', onRoute)
   addShutdownHook(fastify, state, { servers, preClose: options.preClose })
   decorateTopics(fastify, state.topics)
+  if (options.asyncapi !== undefined) serveAsyncApi(fastify, options.asyncapi)
   // last: the only step with an effect outside this instance (one listener per server)
   listenForUpgrades(servers, fastify)
   listenForExtendedConnect(servers, fastify)

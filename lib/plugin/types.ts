@@ -22,6 +22,8 @@ import type {
 } from 'fastify'
 import type { MessageData, Sendable, SendableData, WebSocket, WebSocketEvents } from '../connection/connection.js'
 import type { TopicHub } from '../topics/hub.js'
+import type { AnyContract, ClientMessage, ContractHandlers, ServerMessage } from '../contract/contract.js'
+import type { AsyncApiOptions } from './asyncapi.js'
 import type { InjectWSHooks, InjectWSOptions } from './inject.js'
 import type { WebSocketRouteOptions } from './options.js'
 import type { WebSocketHookMap, WebSocketHookName } from './registry.js'
@@ -141,6 +143,29 @@ export type WebSocketShorthandOptions<
   // `errorHandler` at the top level stays Fastify's (HTTP); the WebSocket one goes under `ws`
   Omit<WebSocketRouteOptions, 'errorHandler'>
 
+/** The socket of a contract route: receives the client's messages, `send()` takes the server's. */
+export type ContractSocket<C extends AnyContract> = MessageSocket<ClientMessage<C>, Extract<ServerMessage<C>, SendData>>
+
+/** Options of `app.ws(path, { contract, messageHandlers })`: the schemas come from the contract. */
+export type ContractRouteOptions<C extends AnyContract, Request,
+  RawServer extends RawServerBase = RawServerDefault,
+  RawRequest extends RawRequestDefaultExpression<RawServer> = RawRequestDefaultExpression<RawServer>,
+  RawReply extends RawReplyDefaultExpression<RawServer> = RawReplyDefaultExpression<RawServer>,
+  RouteGeneric extends RouteGenericInterface = RouteGenericInterface,
+  ContextConfig = ContextConfigDefault,
+  TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault,
+  Logger extends FastifyBaseLogger = FastifyBaseLogger
+> = Omit<WebSocketShorthandOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, FastifySchema, TypeProvider, Logger>, 'messageHandlers' | 'schema'> & {
+  /** the route's messages, both directions (see defineContract) */
+  contract: C
+  /** per-type handlers of the client's messages; a request type's handler returns its reply */
+  messageHandlers?: ContractHandlers<C, ContractSocket<C>, Request>
+  schema?: Omit<FastifySchema, 'message' | 'outbound'>
+}
+
+/** `never` for `any`: options cast to any (whose contract is inferred as AnyContract) take the other overloads of `app.ws()` */
+type NotAny<T> = 0 extends 1 & T ? never : unknown
+
 /** `app.ws()`: a GET route upgraded to a WebSocket, following encapsulation like `app.get()`. */
 export interface WebSocketRouteShorthand<
   RawServer extends RawServerBase = RawServerDefault,
@@ -149,6 +174,14 @@ export interface WebSocketRouteShorthand<
   TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault,
   Logger extends FastifyBaseLogger = FastifyBaseLogger
 > {
+  /** a route whose messages a contract declares (defineContract) */
+  <const C extends AnyContract, RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault>(
+    path: string,
+    options: ContractRouteOptions<C, FastifyRequest<RouteGeneric, RawServer, RawRequest, FastifySchema, TypeProvider, ContextConfig, Logger>,
+      RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, TypeProvider, Logger> & NotAny<C['client']>,
+    handler?: (this: FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>, socket: ContractSocket<C>,
+      request: FastifyRequest<RouteGeneric, RawServer, RawRequest, FastifySchema, TypeProvider, ContextConfig, Logger>) => void | Promise<unknown>
+  ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
   <RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault,
     const SchemaCompiler extends FastifySchema = FastifySchema>(
     path: string,
@@ -192,6 +225,8 @@ declare module 'fastify' {
         handler: WebSocketRouteHandler<RawServer, RawRequest, RouteGeneric, ContextConfig, NoInfer<SchemaCompiler>, TypeProvider, Logger>
       }
     ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
+    /** The AsyncAPI 3.0 document of the app's WebSocket routes (channels, messages both ways, operations). */
+    asyncapi(options?: AsyncApiOptions): Record<string, unknown>
     /** Open WebSocket connections of this plugin registration. */
     websocketConnections: ReadonlySet<WebSocket>
     /** Open WebSocket connections per route URL (prefix included, e.g. '/api/chat/:room'). */
