@@ -84,8 +84,12 @@ t.test('fragmented messages, ping/pong and the closing handshake over a stream',
 })
 
 t.test('terminate() on the server resets the stream with CANCEL (RFC 8441 §5)', async (t) => {
+  let serverStream: http2.ServerHttp2Stream | undefined
   const server = await startH2('h2', (app) => {
-    app.ws('/drop', (socket) => { socket.on('message', () => { socket.terminate() }) })
+    app.ws('/drop', (socket, request) => {
+      serverStream = (request.raw as unknown as http2.Http2ServerRequest).stream
+      socket.on('message', () => { socket.terminate() })
+    })
   })
   t.teardown(server.close)
   const { session } = await h2connect(server.origin)
@@ -93,7 +97,11 @@ t.test('terminate() on the server resets the stream with CANCEL (RFC 8441 §5)',
   const c = await RawWebSocket.connectH2(session, '/drop')
   await c.send(text('go'))
   await c.waitClosed()
-  t.equal(c.stream?.rstCode, NGHTTP2_CANCEL)
+  // what the server sent: Node closes a stream with END_STREAM before its RST_STREAM, so a client
+  // that answers END_STREAM at once (as this one does, like TCP without allowHalfOpen) may close
+  // the stream normally before the RST arrives (Node 22 and later deliver 'end' first)
+  t.equal(serverStream?.rstCode, NGHTTP2_CANCEL, 'the server reset the stream with CANCEL')
+  t.ok(c.stream?.rstCode === NGHTTP2_CANCEL || c.stream?.rstCode === http2.constants.NGHTTP2_NO_ERROR, 'the client stream is closed')
   t.notOk(session.destroyed, 'the session lives on')
 })
 
