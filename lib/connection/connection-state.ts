@@ -97,7 +97,7 @@ export abstract class ConnectionState extends LivenessEmitter {
   protected flags = 0
   /** state most connections never need, created on first use (see RareState) */
   protected rare: RareState | null = null
-  // ---- permessage-deflate (issue 4): the zlib state is `outbox.deflate` ----
+  // ---- permessage-deflate: the zlib state is `outbox.deflate` ----
   /** outbound messages waiting for zlib, in send order (permessage-deflate negotiated only) */
   protected readonly outbox: CompressionOutbox | null
   protected readonly socket: Duplex

@@ -69,7 +69,7 @@ export abstract class InboundConnection extends ConnectionState {
   }
 
   private dispatchOne (event: ProtocolEvent): void {
-    // permessage-deflate: nothing overtakes a message being inflated (issue 4)
+    // permessage-deflate: nothing overtakes a message being inflated
     if (this.inflating) {
       this.holdEvent(event)
       return
@@ -246,7 +246,7 @@ export abstract class InboundConnection extends ConnectionState {
    * Replies the core writes by itself (Pongs, Close echoes) do not go through send(), so
    * maxBufferedAmount cannot refuse them: a peer that sends Pings and never reads would grow
    * our output without bound. Instead, reading pauses while bufferedAmount is over the limit
-   * and resumes on 'drain' (issue 5).
+   * and resumes on 'drain'.
    */
   private checkOutputPressure (): void {
     if (!this.pausedForOutput && this.bufferedAmount > this.settings.maxBufferedAmount && !this.transportClosed) {
@@ -291,7 +291,7 @@ export abstract class InboundConnection extends ConnectionState {
     }
   }
 
-  // ---- permessage-deflate (issue 4) ----
+  // ---- permessage-deflate ----
 
   private holdEvent (event: ProtocolEvent): void {
     const held = this.held ??= []

@@ -1,5 +1,5 @@
 /**
- * Defaults of the connection's flow-control and liveness limits (issue 5).
+ * Defaults of the connection's flow-control and liveness limits.
  *
  * Every limit is on by default unless switching it on would change what a correct peer sees:
  *

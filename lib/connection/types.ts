@@ -21,7 +21,7 @@ export interface WebSocketOptions {
   maxQueuedBytes?: number
   /** called when a listener throws; the socket is closed with 1011 afterwards */
   onListenerError?: (error: unknown) => void
-  // ---- flow control and liveness (issue 5; defaults and rationale in ./limits.ts) ----
+  // ---- flow control and liveness (defaults and rationale in ./limits.ts) ----
   /** outbound bytes (bufferedAmount) one connection may hold; default max(4 MiB, 4 x maxPayload) */
   maxBufferedAmount?: number
   /** over maxBufferedAmount: 'close' (1008, default) or 'drop' the message and report it */
@@ -46,7 +46,7 @@ export interface WebSocketOptions {
   meter?: ConnectionMeter
   /** turns the plain objects/arrays given to send() into JSON text; default JSON.stringify */
   serialize?: (value: unknown) => string
-  // ---- permessage-deflate (issue 4) ----
+  // ---- permessage-deflate ----
   /** negotiated permessage-deflate parameters and local zlib settings; absent/null = not negotiated */
   perMessageDeflate?: { params: DeflateParams, threshold?: number, level?: number, memLevel?: number } | null
   /** the Sec-WebSocket-Extensions value answered in the 101 ('' when none) */

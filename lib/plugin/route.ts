@@ -251,7 +251,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
       maxFragments: options.maxFragments,
       closeTimeout: options.closeTimeout,
       sharedReadBuffer: options.sharedReadBuffer,
-      // issue 5: flow control and liveness
+      // flow control and liveness
       heartbeatInterval: options.heartbeatInterval,
       idleTimeout: options.idleTimeout,
       maxLifetime: options.maxLifetime,
@@ -305,7 +305,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     }
     const currentRuntime = prepare(this, state, request, reply)
     const options = currentRuntime.options
-    // ---- issue 5: origin allow-list and connection limits, before the 101 ----
+    // ---- origin allow-list and connection limits, before the 101 ----
     const origin = request.headers.origin
     if (options.allowedOrigins !== undefined && !options.allowedOrigins(typeof origin === 'string' ? origin : undefined, request)) {
       // cross-site WebSocket hijacking. RFC 6455 §4.2.2: "If the server does not wish to accept
@@ -321,11 +321,11 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
       // RFC 6585 §4: 429 Too Many Requests
       return refuseUpgrade(state, request, reply, new HandshakeError('WS_ERR_TOO_MANY_CONNECTIONS_PER_ADDRESS', 429, 'too many WebSocket connections from this address', { 'retry-after': '1' }))
     }
-    // ---- end issue 5 ----
+    // ---- end of the admission checks ----
 
     // ---- the opening handshake: negotiation and the response headers ----
     const protocol = negotiateProtocol(options, handshake, request)
-    // issue 4: permessage-deflate (RFC 7692 §5: the first acceptable offer wins, or none)
+    // permessage-deflate (RFC 7692 §5: the first acceptable offer wins, or none)
     const pmd = options.perMessageDeflate
     const deflate = pmd === null ? null : negotiatePerMessageDeflate(handshake.extensions, pmd)
     const responseHeaders: Record<string, string> = {}
@@ -352,7 +352,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     }
     const connectionOptions: InternalOptions = {
       protocol,
-      // issue 4: permessage-deflate
+      // permessage-deflate
       extensions: deflate?.response,
       perMessageDeflate: deflate === null || pmd === null ? null : { params: deflate.params, threshold: pmd.threshold, level: pmd.level, memLevel: pmd.memLevel },
       [kSettings]: currentRuntime.settings,
