@@ -152,7 +152,15 @@ t.test('validate drops what does not match to onInvalid', async (t) => {
 })
 
 t.test('API mistakes throw coded errors at the call', async (t) => {
-  t.throws(() => createClient(contract, { url: 'ws://127.0.0.1:1/x', WebSocket: undefined, reconnect: false }), { code: globalThis.WebSocket === undefined ? 'FST_ERR_WS_CLIENT_NO_WEBSOCKET' : undefined })
+  if (globalThis.WebSocket === undefined) {
+    // Node 20: no global WebSocket, and none passed
+    t.throws(() => createClient(contract, { url: 'ws://127.0.0.1:1/x', WebSocket: undefined, reconnect: false }), { code: 'FST_ERR_WS_CLIENT_NO_WEBSOCKET' })
+  } else {
+    // Node 22 and later: the global WebSocket serves when none is passed
+    const global = createClient(contract, { url: 'ws://127.0.0.1:1/x', reconnect: false })
+    t.ok(global, 'the global WebSocket is used')
+    global.close()
+  }
   t.throws(() => createClient({} as never, { url: 'ws://x' }), { code: 'FST_ERR_WS_CLIENT_CONTRACT' })
   t.throws(() => createClient(contract, { url: 'ws://x', WebSocket: UndiciWebSocket, queueLimit: -1 }), { code: 'FST_ERR_WS_CLIENT_OPTION' })
   const client = createClient(contract, { url: 'ws://127.0.0.1:1/x', WebSocket: UndiciWebSocket, reconnect: false })
