@@ -433,7 +433,25 @@ const header = [
   '  server µs/op: server CPU time per message, handshake or delivery, with its paired ratio to ws (lower is better)',
   ''
 ].join('\n')
-const output = `${header}\n${table()}\n`
+/** --base: the plugin's server CPU per operation against the base copy's, paired per round */
+function baseComparison (): string {
+  const lines: string[] = []
+  for (const s of scenarios) {
+    const ours = results.get(s.name)?.get('ours')
+    const old = results.get(s.name)?.get('ours-base')
+    if (ours === undefined || old === undefined) continue
+    const ratios = ours.flatMap((x) => {
+      const o = old.find((r) => r.round === x.round)
+      return o?.cpuPerOp === undefined || x.cpuPerOp === undefined ? [] : [x.cpuPerOp / o.cpuPerOp]
+    })
+    if (ratios.length === 0) continue
+    lines.push(`- ${s.name}: server CPU per op, this lib/ / --base, paired per round: median ${median(ratios).toFixed(3)}x ` +
+      `(rounds: ${ratios.map((r) => r.toFixed(3)).join(', ')})`)
+  }
+  return lines.length === 0 ? '' : `\n${lines.join('\n')}\n`
+}
+
+const output = `${header}\n${table()}\n${baseComparison()}`
 console.log(`\n${output}`)
 if (only === undefined && option('servers') === undefined && option('ballast') === undefined) {
   const dir = fileURLToPath(new URL('./results/', import.meta.url))
