@@ -13,8 +13,6 @@ import { isUtf8 } from 'node:buffer'
 
 export const UTF8_ACCEPT = 0
 export const UTF8_REJECT = 8
-/** pieces up to this many bytes are scanned for ASCII in JavaScript before the native check */
-const ASCII_SCAN_MAX = 128
 
 // states: 1 = one continuation byte (80..BF) left, 2 = two left, 3 = three left,
 // 4 = after E0 (next A0..BF), 5 = after ED (next 80..9F), 6 = after F0 (next 90..BF),
@@ -59,13 +57,6 @@ function sequenceLength (byte: number): number {
  */
 export function validateUtf8 (data: Uint8Array, start: number, end: number, state: number): number {
   let i = start
-  if (state === UTF8_ACCEPT && end - start <= ASCII_SCAN_MAX) {
-    // a short piece is first scanned here: all ASCII (most chat-sized text) is valid UTF-8 and
-    // needs no native call, which costs more than these few bytes
-    while (i < end && data[i] < 0x80) i++
-    if (i === end) return UTF8_ACCEPT
-    i = start
-  }
   // finish a sequence left open by the previous piece
   while (state !== UTF8_ACCEPT && i < end) {
     state = step(state, data[i++])
