@@ -14,6 +14,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import type { Socket } from 'node:net'
 import os from 'node:os'
 import { resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -230,25 +231,28 @@ async function runMemory (kind: ServerKind, s: Scenario, round: number): Promise
   }
 }
 
-async function runBroadcast (server: ServerProcess, s: Scenario, round: number): Promise<void> {
-  const sockets = await connectMany(server.port, s.connections!, 50)
+/**
+ * Server CPU per delivery on 1,000 connections: `send(n)` has the server send n batches and
+ * resolves once every connection got them all; a warm-up of a fifth, then the measurement.
+ */
+async function runDeliveries (
+  server: ServerProcess, s: Scenario, round: number, sockets: Socket[], batches: number,
+  send: (n: number, delivered: () => number) => Promise<void>, perBatch: number
+): Promise<void> {
   const delivered = countDeliveries(sockets)
-  const burst = async (count: number): Promise<{ serverCpu: number, system: number, seconds: number, clientCpu: number }> => {
-    const target = delivered() + count * sockets.length
+  const measure = async (n: number): Promise<{ serverCpu: number, system: number, seconds: number, clientCpu: number }> => {
     const c0 = process.cpuUsage()
     const s0 = await server.request('stats')
     const t0 = process.hrtime.bigint()
-    await server.request('broadcast', { count, size: s.size })
-    await waitFor(() => delivered() >= target, 60_000, 'broadcast deliveries')
+    await send(n, delivered)
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9
     const s1 = await server.request('stats')
     const c1 = process.cpuUsage(c0)
-    const system = (s1.cpu.system - s0.cpu.system) / 1e6
-    return { serverCpu: cpuSeconds(s0.cpu, s1.cpu), system, seconds, clientCpu: (c1.user + c1.system) / 1e6 }
+    return { serverCpu: cpuSeconds(s0.cpu, s1.cpu), system: (s1.cpu.system - s0.cpu.system) / 1e6, seconds, clientCpu: (c1.user + c1.system) / 1e6 }
   }
-  await burst(Math.max(1, broadcastCount / 5))
-  const m = await burst(broadcastCount)
-  const deliveries = broadcastCount * sockets.length
+  await measure(Math.max(1, Math.round(batches / 5)))
+  const m = await measure(batches)
+  const deliveries = batches * perBatch * sockets.length
   record(s, server.kind, {
     round,
     value: m.serverCpu / deliveries * 1e6,
@@ -262,42 +266,31 @@ async function runBroadcast (server: ServerProcess, s: Scenario, round: number):
   await waitFor(async () => (await server.request('stats')).connections === 0, 10_000, 'connections to close')
 }
 
+/** `broadcastCount` messages to every connection, one per event-loop turn */
+async function runBroadcast (server: ServerProcess, s: Scenario, round: number): Promise<void> {
+  const sockets = await connectMany(server.port, s.connections!, 50)
+  await runDeliveries(server, s, round, sockets, broadcastCount, async (count, delivered) => {
+    const target = delivered() + count * sockets.length
+    await server.request('broadcast', { count, size: s.size })
+    await waitFor(() => delivered() >= target, 60_000, 'broadcast deliveries')
+  }, 1)
+}
+
 /**
- * `burstCount` messages sent in one synchronous loop (one tick) to 1,000 connections opened on
- * `/topic`: this plugin and Bun publish to a topic they all subscribed to (`app.publish()`,
- * `server.publish()`), the others loop over `send()` per message and connection.
+ * Bursts of `burstCount` messages sent in one synchronous loop (one tick) to 1,000 connections
+ * opened on `/topic`: this plugin and Bun publish to a topic they all subscribed to
+ * (`app.publish()`, `server.publish()`), the others loop over `send()` per message and connection.
  */
 async function runBurst (server: ServerProcess, s: Scenario, round: number): Promise<void> {
   const sockets = await connectMany(server.port, s.connections!, 50, '/topic')
   await waitFor(async () => (await server.request('stats')).connections === sockets.length, 30_000, 'subscribers')
-  const delivered = countDeliveries(sockets)
-  const measure = async (bursts: number): Promise<{ serverCpu: number, system: number, seconds: number, clientCpu: number }> => {
-    const c0 = process.cpuUsage()
-    const s0 = await server.request('stats')
-    const t0 = process.hrtime.bigint()
+  await runDeliveries(server, s, round, sockets, burstsPerMeasurement, async (bursts, delivered) => {
     for (let i = 0; i < bursts; i++) {
       const target = delivered() + burstCount * sockets.length
       await server.request('burst', { count: burstCount, size: s.size })
       await waitFor(() => delivered() >= target, 60_000, 'burst deliveries')
     }
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9
-    const s1 = await server.request('stats')
-    const c1 = process.cpuUsage(c0)
-    return { serverCpu: cpuSeconds(s0.cpu, s1.cpu), system: (s1.cpu.system - s0.cpu.system) / 1e6, seconds, clientCpu: (c1.user + c1.system) / 1e6 }
-  }
-  await measure(Math.max(1, burstsPerMeasurement >> 2))
-  const m = await measure(burstsPerMeasurement)
-  const deliveries = burstsPerMeasurement * burstCount * sockets.length
-  record(s, server.kind, {
-    round,
-    value: m.serverCpu / deliveries * 1e6,
-    cpuPerOp: m.serverCpu / deliveries * 1e6,
-    serverCpu: m.serverCpu / m.seconds,
-    clientCpu: m.clientCpu / m.seconds,
-    note: `${(deliveries / m.seconds / 1000).toFixed(0)}k deliveries/s, kernel ${(m.system / deliveries * 1e6).toFixed(2)} µs`
-  })
-  closeAll(sockets)
-  await waitFor(async () => (await server.request('stats')).connections === 0, 10_000, 'connections to close')
+  }, burstCount)
 }
 
 // ---- report ----
