@@ -128,16 +128,7 @@ export class FrameWriter {
       const hsize = this.mask ? 6 : 2
       ensureSlab(hsize + units * MAX_UTF8_PER_UNIT)
       const start = this.reserve(0)
-      // ASCII is copied unit by unit (cheaper than a native call for so few); any other code unit
-      // has the whole string encoded by Buffer#write (UTF-8, lone surrogates as U+FFFD)
-      const o = start + hsize
-      let length = 0
-      for (; length < units; length++) {
-        const c = text.charCodeAt(length)
-        if (c >= 0x80) break
-        slab[o + length] = c
-      }
-      if (length < units) length = slab.write(text, o)
+      const length = slab.write(text, start + hsize)
       const mask = this.mask ? nextMask() : undefined
       encodeHeader(slab, start, { fin: options.fin, rsv: options.rsv, opcode, payloadLength: length, mask })
       if (mask !== undefined) unmaskInPlace(slab, start + hsize, length, mask, 0, 0)
