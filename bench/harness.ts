@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { ServerKind, ServerReply, ServerRequest } from './protocol.js'
 
 const SERVER_ENTRY = fileURLToPath(new URL('./servers/main.ts', import.meta.url))
+const BUN_ENTRY = fileURLToPath(new URL('./servers/bun.ts', import.meta.url))
 export const SERVER_CORE = '1'
 export const CLIENT_CORE = '0'
 
@@ -59,6 +60,24 @@ export function buildLib (srcDir: string, name: string): string {
   return pathToFileURL(entry).href
 }
 
+let bun: string | null | undefined
+/**
+ * The Bun binary of the `@oven/bun-linux-x64` devDependency when it is installed and runs on this
+ * machine (the reference server `bun`), else null.
+ */
+export function bunBinary (): string | null {
+  if (bun === undefined) {
+    const path = resolve(ROOT, 'node_modules/@oven/bun-linux-x64/bin/bun')
+    try {
+      execFileSync(path, ['--version'], { stdio: 'ignore' })
+      bun = path
+    } catch {
+      bun = null
+    }
+  }
+  return bun
+}
+
 let ourLib: string | undefined
 let baseLib: string | undefined
 /** Where the `ours` server loads the plugin from (a URL; default: lib/ through tsx). */
@@ -80,7 +99,10 @@ export class ServerProcess {
 
   private constructor (kind: ServerKind, extraNodeArgs: string[]) {
     this.kind = kind
-    const nodeArgs = ['--expose-gc', ...extraNodeArgs, '--import', 'tsx', SERVER_ENTRY, kind]
+    const runtime = kind === 'bun' ? bunBinary() : process.execPath
+    if (runtime === null) throw new Error('the bun server needs the @oven/bun-linux-x64 package (a devDependency)')
+    // Bun runs TypeScript itself; its server takes no Node flags
+    const nodeArgs = kind === 'bun' ? [BUN_ENTRY] : ['--expose-gc', ...extraNodeArgs, '--import', 'tsx', SERVER_ENTRY, kind]
     const env = { ...process.env }
     if (kind === 'ws-nobu') env.WS_NO_BUFFER_UTIL = '1'
     else delete env.WS_NO_BUFFER_UTIL
@@ -91,8 +113,8 @@ export class ServerProcess {
       env.BENCH_LIB = ourLib
     } else delete env.BENCH_LIB
     const [command, args] = hasTaskset()
-      ? ['taskset', ['-c', SERVER_CORE, process.execPath, ...nodeArgs]]
-      : [process.execPath, nodeArgs]
+      ? ['taskset', ['-c', SERVER_CORE, runtime, ...nodeArgs]]
+      : [runtime, nodeArgs]
     this.child = spawn(command, args as string[], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env })
     this.child.on('message', (reply: ServerReply) => {
       const resolve = this.pending.get(reply.id)

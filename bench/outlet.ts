@@ -5,7 +5,10 @@
  * benchmarks on a shared machine; used to check the outlet (lib/connection/outlet.ts) costs the
  * echo path nothing.
  *
- *   npx tsx bench/outlet.ts [<dir with lib/index.js or lib/index.ts>]   (default: this lib/)
+ *   npx tsx bench/outlet.ts [<dir with lib/index.js or lib/index.ts>] [--lent]   (default: this lib/)
+ *
+ * --lent: each read is handed over as the shared read buffer hands it (lent: the core copies each
+ * message out, unmasking on the way), the path of TCP sockets; default: owned reads (other streams).
  *
  * Compare two builds: the bench's compiled copies (bench/results/build/current, .../base after
  * `npm run bench -- --base=<dir>`), alternating runs of each.
@@ -15,7 +18,9 @@ import { Duplex } from 'node:stream'
 import { existsSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 
-const dir = resolve(process.argv[2] ?? new URL('..', import.meta.url).pathname)
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'))
+const lent = process.argv.includes('--lent')
+const dir = resolve(positional[0] ?? new URL('..', import.meta.url).pathname)
 const entry = existsSync(resolve(dir, 'lib/index.js')) ? resolve(dir, 'lib/index.js') : resolve(dir, 'lib/index.ts')
 const { WebSocket } = await import(pathToFileURL(entry).href) as typeof import('../lib/index.js')
 
@@ -44,13 +49,18 @@ const transports = Array.from({ length: 100 }, () => {
   const transport = new NullTransport()
   const ws = new WebSocket(transport, { heartbeatInterval: 0, incompleteMessageTimeout: 0 })
   ws.on('message', (data: Buffer, isBinary: boolean) => { ws.send(isBinary ? data : data.toString()) })
-  return transport
+  return { transport, ws }
 })
+/** the read path of TCP sockets with the shared read buffer: WebSocket's (protected) onData, lent */
+type Lendable = { onData: (chunk: Buffer, lent: boolean) => void }
 
 async function run (iterations: number): Promise<number> {
   const start = process.cpuUsage()
   for (let i = 0; i < iterations; i++) {
-    for (const transport of transports) transport.emit('data', Buffer.from(read))
+    for (const { transport, ws } of transports) {
+      if (lent) (ws as unknown as Lendable).onData(read, true)
+      else transport.emit('data', Buffer.from(read))
+    }
     await new Promise((resolve) => setImmediate(resolve))
   }
   const used = process.cpuUsage(start)
@@ -62,4 +72,4 @@ const samples: number[] = []
 for (let k = 0; k < 5; k++) samples.push(await run(300))
 samples.sort((a, b) => a - b)
 console.log(`${dir}: ${samples[2].toFixed(0)} ns per echoed message (median of 5; min ${samples[0].toFixed(0)}), ` +
-  `${transports[0].writes} writes on the first connection`)
+  `${transports[0].transport.writes} writes on the first connection${lent ? ', lent reads' : ''}`)

@@ -5,17 +5,21 @@
  *          --tsx         run the plugin's TypeScript through tsx instead of compiling it first
  *          --heap-snapshot=<prefix>  write a heap snapshot of each server holding the idle connections
  *          --cpu-prof=ours (write a V8 CPU profile of that server to bench/results/prof/)
+ *          --ballast=MiB size of the live JS heap every server holds in the echo scenarios' second
+ *                        run (default 16; 0 runs the echo scenarios bare only)
  *
  * Each server runs in its own process pinned to core 1; this process (the load generator) pins
  * itself to core 0. Rounds interleave the servers (A B C D E, B C D E A, ...) and ratios are
  * paired per round against `ws` with bufferutil.
  */
+import { execFileSync } from 'node:child_process'
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import type { Socket } from 'node:net'
 import os from 'node:os'
 import { resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { closeAll, connectMany, countDeliveries, handshakeLoop, startEcho } from './load/client.js'
-import { buildLib, cpuSeconds, cpuShare, hasTaskset, pinSelf, ServerProcess, setBaseLib, setOurLib } from './harness.js'
+import { buildLib, bunBinary, cpuSeconds, cpuShare, hasTaskset, pinSelf, ServerProcess, setBaseLib, setOurLib } from './harness.js'
 import type { ServerKind } from './protocol.js'
 import { sharedReadBufferSupported } from '../lib/connection/shared-reads.js'
 
@@ -30,19 +34,23 @@ const measureMs = Number(option('seconds') ?? (quick ? 0.6 : 2.5)) * 1000
 const warmupMs = quick ? 250 : 700
 const idleConnections = Number(option('idle') ?? (quick ? 2000 : 10000))
 const broadcastCount = quick ? 20 : 100
+/** burst scenario: messages published in one tick, and bursts per measurement */
+const burstCount = 50
+const burstsPerMeasurement = quick ? 5 : 20
 const cpuProf = option('cpu-prof')
 /** extra node flags for the servers, e.g. --node-flags="--trace-gc" */
 const nodeFlags = option('node-flags')
 /**
- * --ballast=MiB: every server keeps about that much extra JS heap alive (plain objects, passed as
- * BENCH_BALLAST_MIB), so all of them run with the old-generation size of a real app; see the
- * README on V8's heap sizing
+ * --ballast=MiB: every echo scenario runs twice, bare and with every server keeping about that
+ * much extra JS heap alive (plain objects, passed as BENCH_BALLAST_MIB), so all of them run with
+ * the old-generation size of a real app; see the README on V8's heap sizing. Default 16, 0: bare
+ * only.
  */
-const ballast = option('ballast')
-if (ballast !== undefined) process.env.BENCH_BALLAST_MIB = ballast
-else delete process.env.BENCH_BALLAST_MIB
+const ballastMiB = Number(option('ballast') ?? 16)
 
-const ALL_SERVERS: ServerKind[] = ['ours', 'ws', 'ws-nobu', 'fastify-websocket', 'raw']
+// Bun (`Bun.serve`) is a reference when the @oven/bun-linux-x64 devDependency is installed and runs
+const bunPath = bunBinary()
+const ALL_SERVERS: ServerKind[] = ['ours', 'ws', 'ws-nobu', 'fastify-websocket', 'raw', ...(bunPath === null ? [] : ['bun' as const])]
 const servers = (option('servers')?.split(',') as ServerKind[] | undefined) ?? ALL_SERVERS
 // the plugin runs compiled by the project's build, as users run it (see buildLib); --tsx runs
 // the TypeScript sources through tsx instead (quicker to iterate, more memory per connection)
@@ -65,7 +73,8 @@ const LABEL: Record<ServerKind, string> = {
   ws: 'ws + bufferutil',
   'ws-nobu': 'ws (no bufferutil)',
   'fastify-websocket': '@fastify/websocket',
-  raw: 'raw TCP ceiling'
+  raw: 'raw TCP ceiling',
+  bun: 'Bun.serve (uWebSockets)'
 }
 
 interface Scenario {
@@ -74,7 +83,9 @@ interface Scenario {
   unit: string
   /** true when a larger value is better */
   higher: boolean
-  kind: 'echo' | 'handshake' | 'memory' | 'broadcast'
+  kind: 'echo' | 'handshake' | 'memory' | 'broadcast' | 'burst'
+  /** every server holds the --ballast heap during this scenario */
+  ballast?: boolean
   connections?: number
   size?: number
   binary?: boolean
@@ -82,15 +93,23 @@ interface Scenario {
   concurrency?: number
 }
 
-const SCENARIOS: Scenario[] = [
+const ECHO: Scenario[] = [
   { name: 'echo-32B', title: 'echo 32 B text, 100 conns', unit: 'msg/s', higher: true, kind: 'echo', connections: 100, size: 32, binary: false, window: 64 },
   { name: 'echo-1KiB', title: 'echo 1 KiB binary, 100 conns', unit: 'msg/s', higher: true, kind: 'echo', connections: 100, size: 1024, binary: true, window: 16 },
   { name: 'echo-64KiB', title: 'echo 64 KiB binary, 10 conns', unit: 'msg/s', higher: true, kind: 'echo', connections: 10, size: 64 * 1024, binary: true, window: 16 },
-  { name: 'echo-1MiB', title: 'echo 1 MiB binary, 4 conns', unit: 'msg/s', higher: true, kind: 'echo', connections: 4, size: 1024 * 1024, binary: true, window: 4 },
+  { name: 'echo-1MiB', title: 'echo 1 MiB binary, 4 conns', unit: 'msg/s', higher: true, kind: 'echo', connections: 4, size: 1024 * 1024, binary: true, window: 4 }
+]
+const SCENARIOS: Scenario[] = [
+  ...ECHO,
+  // the same echoes with every server holding a real app's heap (names: echo-64KiB-heap, ...)
+  ...(ballastMiB > 0
+    ? ECHO.map((s) => ({ ...s, name: `${s.name}-heap`, title: `${s.title}, ${ballastMiB} MiB heap`, ballast: true }))
+    : []),
   { name: 'handshake-seq', title: 'handshakes, sequential', unit: 'conn/s', higher: true, kind: 'handshake', concurrency: 1 },
   { name: 'handshake-50', title: 'handshakes, 50 concurrent', unit: 'conn/s', higher: true, kind: 'handshake', concurrency: 50 },
   { name: 'memory-idle', title: `memory per idle conn (${idleConnections})`, unit: 'KiB', higher: false, kind: 'memory' },
-  { name: 'broadcast-64B', title: 'broadcast 64 B to 1,000 conns', unit: 'µs CPU/delivery', higher: false, kind: 'broadcast', connections: 1000, size: 64 }
+  { name: 'broadcast-64B', title: 'broadcast 64 B to 1,000 conns, one per tick', unit: 'µs CPU/delivery', higher: false, kind: 'broadcast', connections: 1000, size: 64 },
+  { name: 'burst-64B', title: `burst of ${burstCount} x 64 B in one tick to 1,000 conns`, unit: 'µs CPU/delivery', higher: false, kind: 'burst', connections: 1000, size: 64 }
 ]
 const only = option('only')?.split(',')
 const scenarios = only === undefined ? SCENARIOS : SCENARIOS.filter((s) => only.includes(s.name))
@@ -212,25 +231,28 @@ async function runMemory (kind: ServerKind, s: Scenario, round: number): Promise
   }
 }
 
-async function runBroadcast (server: ServerProcess, s: Scenario, round: number): Promise<void> {
-  const sockets = await connectMany(server.port, s.connections!, 50)
+/**
+ * Server CPU per delivery on 1,000 connections: `send(n)` has the server send n batches and
+ * resolves once every connection got them all; a warm-up of a fifth, then the measurement.
+ */
+async function runDeliveries (
+  server: ServerProcess, s: Scenario, round: number, sockets: Socket[], batches: number,
+  send: (n: number, delivered: () => number) => Promise<void>, perBatch: number
+): Promise<void> {
   const delivered = countDeliveries(sockets)
-  const burst = async (count: number): Promise<{ serverCpu: number, system: number, seconds: number, clientCpu: number }> => {
-    const target = delivered() + count * sockets.length
+  const measure = async (n: number): Promise<{ serverCpu: number, system: number, seconds: number, clientCpu: number }> => {
     const c0 = process.cpuUsage()
     const s0 = await server.request('stats')
     const t0 = process.hrtime.bigint()
-    await server.request('broadcast', { count, size: s.size })
-    await waitFor(() => delivered() >= target, 60_000, 'broadcast deliveries')
+    await send(n, delivered)
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9
     const s1 = await server.request('stats')
     const c1 = process.cpuUsage(c0)
-    const system = (s1.cpu.system - s0.cpu.system) / 1e6
-    return { serverCpu: cpuSeconds(s0.cpu, s1.cpu), system, seconds, clientCpu: (c1.user + c1.system) / 1e6 }
+    return { serverCpu: cpuSeconds(s0.cpu, s1.cpu), system: (s1.cpu.system - s0.cpu.system) / 1e6, seconds, clientCpu: (c1.user + c1.system) / 1e6 }
   }
-  await burst(Math.max(1, broadcastCount / 5))
-  const m = await burst(broadcastCount)
-  const deliveries = broadcastCount * sockets.length
+  await measure(Math.max(1, Math.round(batches / 5)))
+  const m = await measure(batches)
+  const deliveries = batches * perBatch * sockets.length
   record(s, server.kind, {
     round,
     value: m.serverCpu / deliveries * 1e6,
@@ -242,6 +264,33 @@ async function runBroadcast (server: ServerProcess, s: Scenario, round: number):
   })
   closeAll(sockets)
   await waitFor(async () => (await server.request('stats')).connections === 0, 10_000, 'connections to close')
+}
+
+/** `broadcastCount` messages to every connection, one per event-loop turn */
+async function runBroadcast (server: ServerProcess, s: Scenario, round: number): Promise<void> {
+  const sockets = await connectMany(server.port, s.connections!, 50)
+  await runDeliveries(server, s, round, sockets, broadcastCount, async (count, delivered) => {
+    const target = delivered() + count * sockets.length
+    await server.request('broadcast', { count, size: s.size })
+    await waitFor(() => delivered() >= target, 60_000, 'broadcast deliveries')
+  }, 1)
+}
+
+/**
+ * Bursts of `burstCount` messages sent in one synchronous loop (one tick) to 1,000 connections
+ * opened on `/topic`: this plugin and Bun publish to a topic they all subscribed to
+ * (`app.publish()`, `server.publish()`), the others loop over `send()` per message and connection.
+ */
+async function runBurst (server: ServerProcess, s: Scenario, round: number): Promise<void> {
+  const sockets = await connectMany(server.port, s.connections!, 50, '/topic')
+  await waitFor(async () => (await server.request('stats')).connections === sockets.length, 30_000, 'subscribers')
+  await runDeliveries(server, s, round, sockets, burstsPerMeasurement, async (bursts, delivered) => {
+    for (let i = 0; i < bursts; i++) {
+      const target = delivered() + burstCount * sockets.length
+      await server.request('burst', { count: burstCount, size: s.size })
+      await waitFor(() => delivered() >= target, 60_000, 'burst deliveries')
+    }
+  }, burstCount)
 }
 
 // ---- report ----
@@ -287,7 +336,7 @@ function table (): string {
           const ref = reference.find((r) => r.round === x.round)
           return ref?.cpuPerOp === undefined || x.cpuPerOp === undefined ? [] : [x.cpuPerOp / ref.cpuPerOp]
         })
-        if (pairedOps.length > 0 && s.kind !== 'broadcast') perOp += ` (${median(pairedOps).toFixed(2)}x)`
+        if (pairedOps.length > 0 && s.kind !== 'broadcast' && s.kind !== 'burst') perOp += ` (${median(pairedOps).toFixed(2)}x)`
       }
       const notes = samples.map((x) => x.note).filter((n) => n !== undefined)
       lines.push(`| ${s.title} (${s.unit}${s.higher ? '' : ', lower is better'}) | ${LABEL[kind]} | ${fmt(median(values))} | ` +
@@ -317,15 +366,24 @@ console.log(`bench: ${quick ? 'quick' : 'full'} mode, ${rounds} round(s), ${meas
 // the servers run on this same Node binary, so this is their read path too
 const readPath = `shared read buffer ${sharedReadBufferSupported() ? 'active' : 'not available: Node\'s own reads'}`
 console.log(`bench: Node ${process.version}, ${readPath}`)
+const bunVersion = bunPath === null ? null : execFileSync(bunPath, ['--version'], { encoding: 'utf8' }).trim()
+console.log(`bench: Bun ${bunVersion ?? 'not measured: the @oven/bun-linux-x64 package is not installed or does not run here'}`)
 
-const longLived = new Map<ServerKind, ServerProcess>()
-const needsLongLived = scenarios.some((s) => s.kind !== 'memory')
-if (needsLongLived) {
+/** the long-lived servers of one heap size: bare, and holding the ballast */
+const longLived = new Map<boolean, Map<ServerKind, ServerProcess>>()
+async function serversOf (withBallast: boolean): Promise<Map<ServerKind, ServerProcess>> {
+  let group = longLived.get(withBallast)
+  if (group !== undefined) return group
+  longLived.set(withBallast, group = new Map())
+  if (withBallast) process.env.BENCH_BALLAST_MIB = String(ballastMiB)
+  else delete process.env.BENCH_BALLAST_MIB
   for (const kind of servers) {
     const flags = cpuProf === kind ? ['--cpu-prof', '--cpu-prof-dir=bench/results/prof'] : []
     if (nodeFlags !== undefined) flags.push(...nodeFlags.split(' '))
-    longLived.set(kind, await ServerProcess.start(kind, flags))
+    group.set(kind, await ServerProcess.start(kind, flags))
   }
+  delete process.env.BENCH_BALLAST_MIB
+  return group
 }
 
 try {
@@ -336,9 +394,10 @@ try {
         const t = Date.now()
         if (s.kind === 'memory') await runMemory(kind, s, round)
         else {
-          const server = longLived.get(kind)!
+          const server = (await serversOf(s.ballast === true)).get(kind)!
           if (s.kind === 'echo') await runEcho(server, s, round)
           else if (s.kind === 'handshake') await runHandshake(server, s, round)
+          else if (s.kind === 'burst') await runBurst(server, s, round)
           else await runBroadcast(server, s, round)
         }
         const last = results.get(s.name)?.get(kind)?.at(-1)
@@ -347,7 +406,7 @@ try {
     }
   }
 } finally {
-  for (const server of longLived.values()) await server.stop()
+  for (const group of longLived.values()) for (const server of group.values()) await server.stop()
 }
 
 const cpus = os.cpus()
@@ -360,15 +419,34 @@ const header = [
   `- node ${process.version} (${readPath}); ws ${version('ws')}, bufferutil ${version('bufferutil')}, fastify ${version('fastify')}, @fastify/websocket ${version('@fastify/websocket')}`,
   `- ${rounds} round(s) of ${measureMs / 1000} s per server and scenario, servers interleaved per round; ` +
     `server pinned to core 1, load generator to core 0 (${pinned ? 'taskset' : 'not pinned'})`,
-  ...(ballast !== undefined ? [`- every server holds a ${ballast} MiB JS heap ballast (--ballast)`] : []),
+  ...(ballastMiB > 0 ? [`- "${ballastMiB} MiB heap" rows: every server holds that much extra live JS heap (--ballast), as a real app does`] : []),
+  ...(bunVersion !== null ? [`- Bun ${bunVersion} (Bun.serve, the @oven/bun-linux-x64 package)`] : []),
   '- ratio: median over rounds of (server / ws with bufferutil) in the same round; for memory and broadcast lower is better',
   '- CPU columns: share of one core used during the measurement (a load generator near 100% would mean it was the limit);',
   '  server µs/op: server CPU time per message, handshake or delivery, with its paired ratio to ws (lower is better)',
   ''
 ].join('\n')
-const output = `${header}\n${table()}\n`
+/** --base: the plugin's server CPU per operation against the base copy's, paired per round */
+function baseComparison (): string {
+  const lines: string[] = []
+  for (const s of scenarios) {
+    const ours = results.get(s.name)?.get('ours')
+    const old = results.get(s.name)?.get('ours-base')
+    if (ours === undefined || old === undefined) continue
+    const ratios = ours.flatMap((x) => {
+      const o = old.find((r) => r.round === x.round)
+      return o?.cpuPerOp === undefined || x.cpuPerOp === undefined ? [] : [x.cpuPerOp / o.cpuPerOp]
+    })
+    if (ratios.length === 0) continue
+    lines.push(`- ${s.name}: server CPU per op, this lib/ / --base, paired per round: median ${median(ratios).toFixed(3)}x ` +
+      `(rounds: ${ratios.map((r) => r.toFixed(3)).join(', ')})`)
+  }
+  return lines.length === 0 ? '' : `\n${lines.join('\n')}\n`
+}
+
+const output = `${header}\n${table()}\n${baseComparison()}`
 console.log(`\n${output}`)
-if (only === undefined && option('servers') === undefined && ballast === undefined) {
+if (only === undefined && option('servers') === undefined && option('ballast') === undefined) {
   const dir = fileURLToPath(new URL('./results/', import.meta.url))
   mkdirSync(dir, { recursive: true })
   writeFileSync(`${dir}latest.md`, output)

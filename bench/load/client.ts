@@ -129,13 +129,13 @@ export function connect (port: number, path = '/'): Promise<{ socket: net.Socket
   })
 }
 
-export async function connectMany (port: number, count: number, concurrency: number): Promise<net.Socket[]> {
+export async function connectMany (port: number, count: number, concurrency: number, path = '/'): Promise<net.Socket[]> {
   const sockets: net.Socket[] = []
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < count) {
       next++
-      const { socket } = await connect(port)
+      const { socket } = await connect(port, path)
       socket.on('error', () => {})
       sockets.push(socket)
     }

@@ -249,7 +249,8 @@ const starters: Record<ServerKind, () => Promise<BenchServer>> = {
   ws: startWs,
   'ws-nobu': startWs,
   'fastify-websocket': startFastifyWebsocket,
-  raw: startRaw
+  raw: startRaw,
+  bun: () => { throw new Error('the bun server runs bench/servers/bun.ts under Bun') }
 }
 
 const kind = process.argv[2] as ServerKind

@@ -229,6 +229,30 @@ export function unmaskCopy (
   source: Uint8Array, sourceStart: number, length: number,
   target: Uint8Array, targetStart: number, key: number, keyIndex: number
 ): number {
+  if (length < WORDS_MIN) {
+    // small payloads: copy and XOR in one loop, the key bytes in locals (a native copy call
+    // costs more than the bytes themselves here)
+    const shift = (keyIndex & 3) * 8
+    const k = shift === 0 ? key : (key << shift) | (key >>> (32 - shift))
+    const m0 = k >>> 24
+    const m1 = (k >>> 16) & 0xff
+    const m2 = (k >>> 8) & 0xff
+    const m3 = k & 0xff
+    let s = sourceStart
+    let t = targetStart
+    const stop = sourceStart + (length & ~3)
+    for (; s < stop; s += 4, t += 4) {
+      target[t] = source[s] ^ m0
+      target[t + 1] = source[s + 1] ^ m1
+      target[t + 2] = source[s + 2] ^ m2
+      target[t + 3] = source[s + 3] ^ m3
+    }
+    const end = sourceStart + length
+    if (s < end) target[t++] = source[s++] ^ m0
+    if (s < end) target[t++] = source[s++] ^ m1
+    if (s < end) target[t] = source[s] ^ m2
+    return (keyIndex + length) & 3
+  }
   if (length < WASM_MIN || wasmXor === null) {
     copy.call(source, target, targetStart, sourceStart, sourceStart + length)
     return unmaskWithKey(target, targetStart, length, key, keyIndex)

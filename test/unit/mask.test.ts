@@ -141,7 +141,7 @@ t.test('unmaskCopy equals the naive XOR from a plain buffer and from the read ar
   t.ok(arena === null || arena.length === ARENA_SIZE, 'the read arena, where there is one, has ARENA_SIZE bytes')
   // lengths around every threshold: the byte loop (<128), 32-bit words (<512), WebAssembly
   // blocks of 64 with a tail, one scratch block (64 KiB) and more than one
-  const lengths = [0, 1, 3, 127, 128, 511, 512, 513, 575, 576, 1000, 4096, 65535, 65536, 65537, 65600, 200003]
+  const lengths = [0, 1, 2, 3, 4, 5, 6, 7, 31, 32, 33, 64, 126, 127, 128, 511, 512, 513, 575, 576, 1000, 4096, 65535, 65536, 65537, 65600, 200003]
   let mismatches = 0
   let cases = 0
   for (const len of lengths) {

@@ -217,3 +217,29 @@ t.test('random vectors: incremental equals whole-buffer validity at random split
   }
   t.equal(mismatches, 0)
 })
+
+t.test('short pieces (the ASCII scan): an ASCII prefix of every length, then a bad, a good or an open sequence', async (t) => {
+  const problems: string[] = []
+  for (let n = 0; n <= 140; n++) {
+    const ascii = Buffer.alloc(n, 0x61)
+    const cases: Array<[string, Buffer, number | 'open']> = [
+      ['ascii only', ascii, UTF8_ACCEPT],
+      ['then FF', Buffer.concat([ascii, hex('ff')]), UTF8_REJECT],
+      ['then a lone continuation byte', Buffer.concat([ascii, hex('80'), ascii]), UTF8_REJECT],
+      ['then é', Buffer.concat([ascii, hex('c3a9'), ascii]), UTF8_ACCEPT],
+      ['then an overlong NUL', Buffer.concat([ascii, hex('c080')]), UTF8_REJECT],
+      ['then the first 2 bytes of a 4-byte sequence', Buffer.concat([ascii, hex('f09f')]), 'open']
+    ]
+    for (const [name, b, want] of cases) {
+      // inside a larger buffer, so the range and not the whole buffer is checked
+      const outer = Buffer.concat([hex('ff'), b, hex('ff')])
+      const st = validateUtf8(outer, 1, 1 + b.length, UTF8_ACCEPT)
+      const ok = want === 'open' ? st !== UTF8_ACCEPT && st !== UTF8_REJECT : st === want
+      if (!ok) problems.push(`${n} ${name}: state ${st}`)
+    }
+    // a piece that continues an open sequence is not taken for ASCII
+    if (validateUtf8(Buffer.concat([hex('9f9880'), ascii]), 0, 3 + n, validateUtf8(hex('f0'), 0, 1, UTF8_ACCEPT)) !== UTF8_ACCEPT) problems.push(`${n} continued`)
+    if (validateUtf8(ascii, 0, n, validateUtf8(hex('c3'), 0, 1, UTF8_ACCEPT)) !== (n === 0 ? 1 : UTF8_REJECT)) problems.push(`${n} lead then ASCII`)
+  }
+  t.same(problems, [])
+})
