@@ -87,7 +87,7 @@ export class FrameParser {
   private acc: Buffer | null = null
   /**
    * Pieces of a single-frame message split across reads, kept as views of the reads (the parser
-   * owns them) and copied once when the frame is complete (issue 6: allocating the whole message
+   * owns them) and copied once when the frame is complete (measured: allocating the whole message
    * at its first piece made that buffer outlive young-generation GCs; joining at the end cost
    * ~1.5x less server CPU per 64 KiB and 1 MiB echo).
    */
@@ -266,7 +266,7 @@ export class FrameParser {
         }
         if (this.masked) {
           // a binary piece kept as a view stays masked until it is copied into the message
-          // (issue 6: one pass over the payload fewer); text is unmasked now for its UTF-8 check
+          // (one pass over the payload fewer); text is unmasked now for its UTF-8 check
           if (this.opcode < 0x8 && (this.messageOpcode === Opcode.Binary || this.compressed) && this.keepAsPiece(n, this.remaining - n)) {
             this.piecesMasked = true
             this.keyIndex = (this.keyIndex + n) & 3
@@ -448,7 +448,7 @@ export class FrameParser {
    * to maxPayload) for a few bytes sent: the capacity is at most 4x what arrived (1 KiB at
    * least), up to what the last frame announced (or maxPayload while more fragments may come).
    * Growing 4x at a time keeps the copying linear (many small fragments must not reallocate
-   * once each, which made a 1 MiB message in 64-byte fragments cost O(n^2) copying, issue 5).
+   * once each, which made a 1 MiB message in 64-byte fragments cost O(n^2) copying).
    * `streaming`: the piece filled a large read to its end, so the peer is sending as fast as we
    * read: the frame gets all it announced at once (one allocation per large message; a peer
    * must send STREAMING_READ bytes in one burst for it, so at most maxPayload / 128 KiB times
