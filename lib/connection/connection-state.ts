@@ -45,7 +45,9 @@ export const Flag = {
   /** the message being streamed is binary */
   StreamBinary: 1 << 16,
   /** this connection is in the outlet's list, to be flushed at the end of the tick */
-  FlushScheduled: 1 << 17
+  FlushScheduled: 1 << 17,
+  /** a control frame's event waits until the messages already in the compression outbox are written */
+  AwaitingOutbox: 1 << 18
 } as const
 
 /**
@@ -108,6 +110,8 @@ export abstract class ConnectionState extends LivenessEmitter {
   // the bits of `flags`, read and written like fields
   protected get inflating (): boolean { return (this.flags & Flag.Inflating) !== 0 }
   protected set inflating (on: boolean) { this.flags = on ? this.flags | Flag.Inflating : this.flags & ~Flag.Inflating }
+  protected get awaitingOutbox (): boolean { return (this.flags & Flag.AwaitingOutbox) !== 0 }
+  protected set awaitingOutbox (on: boolean) { this.flags = on ? this.flags | Flag.AwaitingOutbox : this.flags & ~Flag.AwaitingOutbox }
   protected get pausedForInflate (): boolean { return (this.flags & Flag.PausedForInflate) !== 0 }
   protected set pausedForInflate (on: boolean) { this.flags = on ? this.flags | Flag.PausedForInflate : this.flags & ~Flag.PausedForInflate }
   protected get dispatching (): boolean { return (this.flags & Flag.Dispatching) !== 0 }

@@ -284,8 +284,9 @@ export class WebSocket extends OutboundConnection {
   }
 
   private onEnd (): void {
+    if (this.outbox !== null) this.core.holdReplies = this.inflating || this.outbox.length > 0
     this.core.receiveEnd()
-    this.dispatch(this.core.takeEvents())
+    this.drainEvents()
   }
 
   private onSocketError (err: Error): void {

@@ -44,15 +44,17 @@ export abstract class InboundConnection extends ConnectionState {
     this.sawBytes()
     this.dispatching = true
     try {
+      // permessage-deflate: answers to earlier messages may still be in zlib; the replies the
+      // core owes for control frames of this read wait until their events are taken (drainEvents)
+      if (this.outbox !== null) this.core.holdReplies = this.inflating || this.outbox.length > 0
       this.core.receive(chunk, lent)
       // one event at a time: what a listener sends in answer to a message is queued before the
       // replies the core owes for later frames of this read (a pong, the close echo, a failing
       // close), so a message followed by a Close in one read is answered first
       // permessage-deflate: while a message is being inflated, later events wait in the core
       // (their replies too), and reading pauses until the inflated message is handled
-      let event
-      while (!this.inflating && (event = this.core.takeEvent()) !== undefined) this.dispatchOne(event)
-      if (this.inflating && this.core.pendingEvents > 0 && !this.pausedForInflate) {
+      this.drainEvents()
+      if ((this.inflating || this.awaitingOutbox) && this.core.pendingEvents > 0 && !this.pausedForInflate) {
         this.pausedForInflate = true
         this.socket.pause()
       }
@@ -62,6 +64,48 @@ export abstract class InboundConnection extends ConnectionState {
     // everything this read produced, and whatever else this tick sends, leaves in one write
     if (this.core.pendingOutput > 0 || this.callbacks !== null) this.scheduleFlush()
     this.checkOutputPressure()
+  }
+
+  /**
+   * Dispatch the core's events one at a time, in order. permessage-deflate: nothing is taken while
+   * a message is being inflated, and a control frame's event (with its reply: the Pong, the Close
+   * echo) waits until the messages already in the compression outbox are written, so the answers
+   * to the messages received before a Close are sent before the Close echo (RFC 6455 §5.5.1: no
+   * data frame after the Close frame). Pings wait the same way: a Pong never overtakes the answer
+   * to a message received before its Ping.
+   */
+  protected drainEvents (): void {
+    if (this.outbox === null) {
+      // no permessage-deflate: nothing to wait for
+      let event
+      while ((event = this.core.takeEvent()) !== undefined) this.dispatchOne(event)
+      return
+    }
+    let type
+    while (!this.inflating && !this.awaitingOutbox && (type = this.core.nextEventType) !== undefined) {
+      if (type !== 'message' && this.outbox !== null && this.outbox.length > 0) {
+        this.awaitOutbox(this.outbox)
+        return
+      }
+      this.dispatchOne(this.core.takeEvent() as ProtocolEvent)
+    }
+  }
+
+  private awaitOutbox (outbox: CompressionOutbox): void {
+    this.awaitingOutbox = true
+    outbox.afterQueued(() => {
+      this.awaitingOutbox = false
+      if (this.transportClosed) return
+      const was = this.dispatching
+      this.dispatching = true
+      try {
+        this.drainEvents()
+      } finally {
+        this.dispatching = was
+      }
+      this.resumeAfterHold()
+      this.scheduleFlush()
+    })
   }
 
   protected dispatch (events: ProtocolEvent[]): void {
@@ -328,21 +372,25 @@ export abstract class InboundConnection extends ConnectionState {
           this.dispatch(held)
         }
         // then the events that waited in the core, one at a time (see onData)
-        let event
-        while (!this.inflating && (event = this.core.takeEvent()) !== undefined) this.dispatchOne(event)
+        this.drainEvents()
       } finally {
         this.dispatching = false
       }
-      if (this.pausedForInflate && !(this.inflating && this.core.pendingEvents > 0) && (this.held?.length ?? 0) < this.settings.maxQueuedMessages / 2 && this.heldBytes < this.settings.maxQueuedBytes / 2) {
-        this.pausedForInflate = false
-        this.resumeReading()
-      }
+      this.resumeAfterHold()
       this.scheduleFlush()
       if (this.transportClosed) {
         this.releaseDeflate()
         this.maybeEmitClose()
       }
     })
+  }
+
+  /** Reading paused while events waited (inflate, outbox): resume once they no longer do. */
+  private resumeAfterHold (): void {
+    if (this.pausedForInflate && !((this.inflating || this.awaitingOutbox) && this.core.pendingEvents > 0) && (this.held?.length ?? 0) < this.settings.maxQueuedMessages / 2 && this.heldBytes < this.settings.maxQueuedBytes / 2) {
+      this.pausedForInflate = false
+      this.resumeReading()
+    }
   }
 
   private inflateFailed (error: Error): void {

@@ -10,6 +10,8 @@ import type { PerMessageDeflate } from './deflate.js'
 import type { SendCallback } from './types.js'
 
 interface Outgoing { opcode: number, data: Buffer, compress: boolean, fin: boolean, cb: SendCallback | undefined }
+/** A place in the queue: `run` is called once every message queued before it is written. */
+interface Barrier { run: () => void }
 
 /** How a message offered to the outbox may go: compressed or not, last fragment or not. */
 export interface OfferMode {
@@ -41,7 +43,7 @@ export class CompressionOutbox {
   readonly deflate: PerMessageDeflate
   private readonly threshold: number
   private readonly host: OutboxHost
-  private items: Outgoing[] = []
+  private items: Array<Outgoing | Barrier> = []
   private compressing = false
   /** close() called while messages were queued: the Close frame follows the last of them */
   private deferredClose: { code: number | undefined, reason: string | Buffer | undefined } | null = null
@@ -92,14 +94,30 @@ export class CompressionOutbox {
     return true
   }
 
+  /**
+   * Call `run` once every message queued so far has been handed to the connection (compressed
+   * or failed); messages offered later wait behind it. Used to answer a control frame only
+   * after the answers to the messages received before it.
+   */
+  afterQueued (run: () => void): void {
+    this.items.push({ run })
+    if (!this.compressing) this.pump()
+  }
+
   /** Remember a close() to send after the queued messages (the first one wins). */
   deferClose (code: number | undefined, reason: string | Buffer | undefined): void {
     this.deferredClose ??= { code, reason }
   }
 
   private pump (): void {
-    while (this.items.length > 0) {
+    // a barrier's run() may send (and so pump) again: the loop stops at a compression in flight
+    while (this.items.length > 0 && !this.compressing) {
       const item = this.items[0]
+      if ('run' in item) {
+        this.items.shift()
+        item.run()
+        continue
+      }
       if (item.compress) {
         this.compressing = true
         this.deflate.compress(item.data, (error, out) => {
@@ -117,6 +135,7 @@ export class CompressionOutbox {
       this.bytes -= item.data.length
       this.send(item, item.data)
     }
+    if (this.compressing) return
     if (this.deferredClose !== null) {
       const { code, reason } = this.deferredClose
       this.deferredClose = null

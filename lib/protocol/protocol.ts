@@ -101,6 +101,8 @@ const CLOSE_RECEIVED = 4
 const INPUT_ENDED = 8
 /** the peer's Close frame came before we sent ours: the peer started the closing handshake */
 const PEER_CLOSED_FIRST = 16
+/** the adapter has replies of its own still to write (see holdReplies) */
+const HOLD_REPLIES = 32
 
 /**
  * Parsers and writers of idle connections. A connection takes a parser when bytes arrive and
@@ -139,7 +141,7 @@ export class WebSocketProtocol implements ParserSink {
   private head = 0
   private untakenMessages = 0
   private untakenDeferred = 0
-  /** INPUT_DONE | CLOSE_SENT | CLOSE_RECEIVED | INPUT_ENDED | PEER_CLOSED_FIRST (one integer: memory per connection) */
+  /** INPUT_DONE | CLOSE_SENT | CLOSE_RECEIVED | INPUT_ENDED | PEER_CLOSED_FIRST | HOLD_REPLIES (one integer: memory per connection) */
   private bits = 0
   /** the parser saw the peer's Close frame or a violation: no `end` event follows */
   private get inputDone (): boolean { return (this.bits & INPUT_DONE) !== 0 }
@@ -255,6 +257,27 @@ export class WebSocketProtocol implements ParserSink {
     return this.events.length - this.head
   }
 
+  /** The type of the next event takeEvent() would return, without taking it. */
+  get nextEventType (): ProtocolEvent['type'] | undefined {
+    return this.head < this.events.length ? this.events[this.head].type : undefined
+  }
+
+  /**
+   * While true, the reply of every control frame received (a Pong, the Close echo, the Close of
+   * a failure) waits until its event is taken, as it does behind an untaken message. An adapter
+   * whose answers to earlier messages are still on their way to the writer (permessage-deflate
+   * compresses asynchronously) sets it, and takes those events once its answers are written, so
+   * a Close received after a message still follows the answer to that message (§5.5.1: after
+   * sending a Close frame, an endpoint sends no more data frames).
+   */
+  get holdReplies (): boolean {
+    return (this.bits & HOLD_REPLIES) !== 0
+  }
+
+  set holdReplies (on: boolean) {
+    this.bits = on ? this.bits | HOLD_REPLIES : this.bits & ~HOLD_REPLIES
+  }
+
   /**
    * Take the next event. An adapter that hands messages to an application takes them one at a
    * time, so that what the application sends in answer to a message is queued before a reply
@@ -286,7 +309,7 @@ export class WebSocketProtocol implements ParserSink {
    * still reads as open while the application handles that message.
    */
   private queue (event: ProtocolEvent): void {
-    const defer = this.untakenMessages > 0 || this.untakenDeferred > 0
+    const defer = this.untakenMessages > 0 || this.untakenDeferred > 0 || (this.bits & HOLD_REPLIES) !== 0
     if (this.events === NO_EVENTS) {
       this.events = []
       this.deferred = []

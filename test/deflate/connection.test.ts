@@ -3,7 +3,7 @@
 import t from 'tap'
 import zlib from 'node:zlib'
 import { liveZlibStreams } from '../../lib/connection/deflate.js'
-import { frame, pmdCompress, pmdInflate, rawConnect, startServer, waitFor } from './helpers.js'
+import { deadline, frame, pmdCompress, pmdInflate, rawConnect, startServer, waitFor } from './helpers.js'
 
 const TEXT = 0x1
 const BINARY = 0x2
@@ -185,6 +185,52 @@ t.test('order: pings, pongs and close are neither overtaken by nor lost behind a
   t.same(kinds.filter((k) => k === PONG).length, 1, 'pong answered')
   t.equal(kinds[kinds.length - 1], CLOSE, 'the Close frame comes last')
   t.equal(srv.sockets[0].failure, null)
+})
+
+t.test('answers still in zlib go before the Pong and the Close echo (one read: messages, a Ping, a Close)', async (t) => {
+  // every answer is compressed (threshold 0) and the first takes zlib a while: the Ping and the
+  // Close that arrived behind the messages are answered only after the answers are written
+  // (RFC 6455 §5.5.1: after its Close frame an endpoint sends no data frame, so an answer
+  // written after the echo would be lost)
+  const srv = await startServer({ perMessageDeflate: { threshold: 0 } })
+  t.teardown(() => srv.app.close())
+  for (let round = 0; round < 3; round++) {
+    const client = await rawConnect(srv.port, '/record', OFFER)
+    client.send(Buffer.concat([
+      frame(BINARY, pmdCompress(SLOW, { level: 1 }), { rsv1: true }),
+      frame(TEXT, pmdCompress('second'), { rsv1: true }),
+      frame(PING, 'p1'),
+      frame(CLOSE, closePayload(1000))
+    ]))
+    await client.until(() => client.ended, 'the server closes TCP')
+    const got = client.frames.map((f) => f.opcode === BINARY || f.opcode === TEXT ? `${f.opcode === BINARY ? 'binary' : 'text'}:${pmdInflate(f.payload).length}` : f.opcode === PONG ? `pong:${f.payload.toString()}` : `close:${f.payload.readUInt16BE(0)}`)
+    t.same(got, [`binary:${SLOW.length}`, 'text:6', 'pong:p1', 'close:1000'], `round ${round}: both answers, then the Pong, then the Close echo`)
+  }
+})
+
+t.test('a Close in a later read while an answer is still in zlib: the answer goes first', async (t) => {
+  let received!: () => void
+  const srv = await startServer({ perMessageDeflate: { threshold: 0, level: 9 } }, (app) => app.ws('/answer', (socket) => {
+    socket.on('message', () => {
+      // compressed at level 9: zlib works on them for a while
+      for (let i = 0; i < 3; i++) socket.send(SLOW)
+      received()
+    })
+  }))
+  t.teardown(() => srv.app.close())
+  for (let round = 0; round < 3; round++) {
+    // server_no_context_takeover: each answer inflates on its own here
+    const client = await rawConnect(srv.port, '/answer', 'permessage-deflate; server_no_context_takeover')
+    const got = new Promise<void>((resolve) => { received = resolve })
+    client.send(frame(TEXT, 'go'))
+    await deadline(got, 'the message reached the handler')
+    // the answer is in the compression outbox now; the Close arrives in a read of its own
+    client.send(frame(CLOSE, closePayload(1000)))
+    await client.until(() => client.ended, 'the server closes TCP')
+    const kinds = client.frames.map((f) => f.opcode)
+    t.same(kinds, [BINARY, BINARY, BINARY, CLOSE], `round ${round}: the answers, then the Close echo`)
+    t.ok(client.frames.slice(0, 3).every((f) => pmdInflate(f.payload).equals(SLOW)), 'the answers whole')
+  }
 })
 
 t.test('a FIN right behind a compressed message: what waited behind the inflate is still delivered, in order', async (t) => {

@@ -47,3 +47,23 @@ t.test('takeEvents() keeps the same order as taking one by one', async (t) => {
   const out = decodeFrames(core.takeOutput())
   t.same(out.map((f) => [f.opcode, (f.payload[0] << 8) | f.payload[1]]), [[Opcode.Close, 1007]])
 })
+
+t.test('holdReplies: a Ping or a Close with no message before it waits until its event is taken', async (t) => {
+  const core = new WebSocketProtocol()
+  core.holdReplies = true
+  core.receive(Buffer.concat([
+    frame({ opcode: Opcode.Ping, payload: 'later' }),
+    frame({ opcode: Opcode.Close, payload: closeBody(1001) })
+  ]))
+  t.same(core.takeOutput(), [], 'nothing written while the adapter holds the replies')
+  t.equal(core.nextEventType, 'ping', 'the next event can be seen without taking it')
+  t.same(core.takeOutput(), [], 'and seeing it writes nothing')
+  core.sendText('an answer still owed')
+  t.equal(core.takeEvent()?.type, 'ping')
+  t.equal(core.takeEvent()?.type, 'close')
+  t.equal(core.nextEventType, undefined)
+  const out = decodeFrames(core.takeOutput()).map((f) => f.opcode)
+  t.same(out, [Opcode.Text, Opcode.Pong, Opcode.Close], 'the answer, then the Pong, then the Close echo')
+  core.holdReplies = false
+  t.equal(core.holdReplies, false)
+})
