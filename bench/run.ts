@@ -18,7 +18,7 @@ import type { Socket } from 'node:net'
 import os from 'node:os'
 import { resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { closeAll, connectMany, countDeliveries, handshakeLoop, startEcho } from './load/client.js'
+import { closeAll, connectMany, countDeliveries, handshakeLoop, startEcho, startRoundTrips } from './load/client.js'
 import { buildLib, bunBinary, cpuSeconds, cpuShare, hasTaskset, pinSelf, ServerProcess, setBaseLib, setOurLib } from './harness.js'
 import type { ServerKind } from './protocol.js'
 import { sharedReadBufferSupported } from '../lib/connection/shared-reads.js'
@@ -83,7 +83,7 @@ interface Scenario {
   unit: string
   /** true when a larger value is better */
   higher: boolean
-  kind: 'echo' | 'handshake' | 'memory' | 'broadcast' | 'burst'
+  kind: 'echo' | 'latency' | 'handshake' | 'memory' | 'broadcast' | 'burst'
   /** every server holds the --ballast heap during this scenario */
   ballast?: boolean
   connections?: number
@@ -105,6 +105,9 @@ const SCENARIOS: Scenario[] = [
   ...(ballastMiB > 0
     ? ECHO.map((s) => ({ ...s, name: `${s.name}-heap`, title: `${s.title}, ${ballastMiB} MiB heap`, ballast: true }))
     : []),
+  // request-reply latency: one connection, one message in flight (median round trip; p99 in the note)
+  { name: 'latency-32B', title: 'round trip 32 B text, 1 conn, one in flight', unit: 'µs median', higher: false, kind: 'latency', size: 32, binary: false },
+  { name: 'latency-64KiB', title: 'round trip 64 KiB binary, 1 conn, one in flight', unit: 'µs median', higher: false, kind: 'latency', size: 64 * 1024, binary: true },
   { name: 'handshake-seq', title: 'handshakes, sequential', unit: 'conn/s', higher: true, kind: 'handshake', concurrency: 1 },
   { name: 'handshake-50', title: 'handshakes, 50 concurrent', unit: 'conn/s', higher: true, kind: 'handshake', concurrency: 50 },
   { name: 'memory-idle', title: `memory per idle conn (${idleConnections})`, unit: 'KiB', higher: false, kind: 'memory' },
@@ -169,6 +172,33 @@ async function runEcho (server: ServerProcess, s: Scenario, round: number): Prom
     clientCpu: (c1.user + c1.system) / 1e6 / seconds,
     cpuPerOp: cpuSeconds(s0.cpu, s1.cpu) / (rate * (s1.time - s0.time)) * 1e6,
     note: `${(rate * s.size! / 1048576).toFixed(0)} MiB/s`
+  })
+  await waitFor(async () => (await server.request('stats')).connections === 0, 10_000, 'connections to close')
+}
+
+async function runLatency (server: ServerProcess, s: Scenario, round: number): Promise<void> {
+  const [socket] = await connectMany(server.port, 1, 1)
+  const load = startRoundTrips(socket, s.size!, s.binary!)
+  await sleep(warmupMs)
+  const skip = load.samples.length
+  const s0 = await server.request('stats')
+  const c0 = process.cpuUsage()
+  const t0 = process.hrtime.bigint()
+  await sleep(measureMs)
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+  const c1 = process.cpuUsage(c0)
+  const s1 = await server.request('stats')
+  load.stop()
+  const samples = load.samples.slice(skip).sort((a, b) => a - b)
+  closeAll([socket])
+  const p99 = samples[Math.min(samples.length - 1, Math.floor(samples.length * 0.99))]
+  record(s, server.kind, {
+    round,
+    value: median(samples),
+    serverCpu: cpuShare(s0, s1),
+    clientCpu: (c1.user + c1.system) / 1e6 / seconds,
+    cpuPerOp: cpuSeconds(s0.cpu, s1.cpu) / samples.length * 1e6,
+    note: `p99 ${fmt(p99)} µs, ${samples.length} round trips`
   })
   await waitFor(async () => (await server.request('stats')).connections === 0, 10_000, 'connections to close')
 }
@@ -396,6 +426,7 @@ try {
         else {
           const server = (await serversOf(s.ballast === true)).get(kind)!
           if (s.kind === 'echo') await runEcho(server, s, round)
+          else if (s.kind === 'latency') await runLatency(server, s, round)
           else if (s.kind === 'handshake') await runHandshake(server, s, round)
           else if (s.kind === 'burst') await runBurst(server, s, round)
           else await runBroadcast(server, s, round)

@@ -187,6 +187,28 @@ export function startEcho (sockets: net.Socket[], size: number, binary: boolean,
 }
 
 /**
+ * Round trips on one socket with one message in flight: send a message, wait for its whole echo,
+ * note the time it took, send the next, until stop(). The latency of a request-reply exchange
+ * (no pipelining, so every batching delay of the server shows).
+ */
+export function startRoundTrips (socket: net.Socket, size: number, binary: boolean): { samples: number[], stop: () => void } {
+  const { block } = buildFrames(size, binary, 1)
+  const counter = new FrameCounter()
+  const samples: number[] = []
+  let running = true
+  let sentAt = process.hrtime.bigint()
+  onBytes(socket, (chunk: Buffer) => {
+    if (counter.push(chunk) === 0) return
+    samples.push(Number(process.hrtime.bigint() - sentAt) / 1000)
+    if (!running) return
+    sentAt = process.hrtime.bigint()
+    socket.write(block)
+  })
+  socket.write(block)
+  return { samples, stop: () => { running = false } }
+}
+
+/**
  * Handshakes per second: `concurrency` workers each open a connection, wait for the 101, end it
  * and start over until `durationMs` has passed.
  */
