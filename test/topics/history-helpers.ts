@@ -49,8 +49,9 @@ export function resumeUrl (base: string, topic: string, positions?: Record<strin
  * An app with `history` and the routes of the tests: /sub/:topic subscribes (resuming per the
  * `resume` parameter), /pub/:topic publishes every message it receives (JSON) to the topic.
  */
-export async function historyApp (t: { teardown: (fn: () => unknown) => void }, history: boolean | HistoryPluginOptions, extra: WebSocketPluginOptions = {}) {
+export async function historyApp (t: { teardown: (fn: () => unknown) => void }, history: boolean | HistoryPluginOptions, extra: WebSocketPluginOptions = {}, routes?: (app: FastifyInstance) => void) {
   const started = await server({ history, ...extra }, (app: FastifyInstance) => {
+    routes?.(app)
     app.ws('/sub/:topic', (socket, request) => {
       socket.subscribe((request.params as { topic: string }).topic)
     })
