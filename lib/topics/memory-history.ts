@@ -43,21 +43,21 @@ class Stream {
   readonly epoch: string
   /** offset of the last publication (0: none yet) */
   last = 0
-  /** ring slots: data and time of publication offset o are at (o - 1) % capacity */
-  private readonly data: Array<string | undefined>
-  private readonly times: number[]
+  /** ring slots, grown up to `capacity` as publications come: offset o is at (o - 1) % capacity */
+  private readonly data: Array<string | undefined> = []
+  private readonly times: number[] = []
+  private readonly capacity: number
   /** publications kept: offsets last - count + 1 .. last */
   count = 0
   bytes = 0
 
   constructor (epoch: string, capacity: number) {
     this.epoch = epoch
-    this.data = new Array(capacity)
-    this.times = new Array(capacity).fill(0)
+    this.capacity = capacity
   }
 
   private slot (offset: number): number {
-    return (offset - 1) % this.data.length
+    return (offset - 1) % this.capacity
   }
 
   /** the oldest offset kept (last + 1 when none) */
@@ -68,11 +68,17 @@ class Stream {
   /** Keep the next publication; returns the bytes it adds (the one it pushes out is subtracted). */
   push (data: string, time: number): number {
     let delta = data.length + ENTRY_OVERHEAD
-    if (this.count === this.data.length) delta -= this.dropOldest()
+    if (this.count === this.capacity) delta -= this.dropOldest()
     this.last++
     const i = this.slot(this.last)
-    this.data[i] = data
-    this.times[i] = time
+    if (i === this.data.length) {
+      // a stream starts at offset 1: its ring grows slot by slot until full
+      this.data.push(data)
+      this.times.push(time)
+    } else {
+      this.data[i] = data
+      this.times[i] = time
+    }
     this.count++
     this.bytes += data.length + ENTRY_OVERHEAD
     return delta
