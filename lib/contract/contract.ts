@@ -116,8 +116,8 @@ function wireSchema (type: string, payload: Record<string, unknown>, request: bo
 /**
  * Declare a route's messages. Throws a coded error (FST_ERR_WS_CONTRACT) at the call for a table
  * that is not an object of object schemas, a reserved server type (ReservedType: `reply`, `error`,
- * `publication`, `subscribed`), a
- * payload that declares `type` (or `id`), or a reply for a type the client does not send.
+ * `publication`, `subscribed`), a payload that declares `type` (or `id`), or a reply for a type
+ * the client does not send.
  */
 export function defineContract<const Client extends SchemaTable, const Server extends SchemaTable = {},
   const Replies extends { [K in keyof Client]?: PayloadSchema } = {}> (spec: ContractSpec<Client, Server, Replies>): Contract<Client, Server, Replies> {
