@@ -96,7 +96,6 @@ export class ContractClient<C extends AnyContract> {
   #pending = new Map<RequestId, Pending>()
   #handlers = new Map<string, Set<Handler>>()
   #stateListeners = new Set<(state: ClientState) => void>()
-  #recoveryListeners = new Set<(recovery: Recovery) => void>()
   #positions = new StreamPositions()
   #state: ClientState = { state: 'connecting', attempt: 0 }
 
@@ -148,9 +147,8 @@ export class ContractClient<C extends AnyContract> {
    * stops listening.
    */
   onRecovery (listener: (recovery: Recovery) => void): () => void {
-    if (typeof listener !== 'function') throw new ContractUsageError('FST_ERR_WS_CLIENT_HANDLER', 'fastify-rfc6455/client: a listener must be a function')
-    this.#recoveryListeners.add(listener)
-    return () => { this.#recoveryListeners.delete(listener) }
+    // kept with the handlers under a type no contract may declare
+    return this.#listen(ReservedType.Subscribed, listener)
   }
 
   /**
@@ -183,10 +181,14 @@ export class ContractClient<C extends AnyContract> {
   on<K extends ServerType<C>> (type: K, handler: (message: ServerPayload<C, K>) => void): () => void
   on (type: 'error', handler: (reply: InvalidMessageReply) => void): () => void
   on (type: string, handler: Handler): () => void {
-    if (typeof handler !== 'function') throw new ContractUsageError('FST_ERR_WS_CLIENT_HANDLER', 'fastify-rfc6455/client: a handler must be a function')
     if (type !== 'error' && !Object.hasOwn(this.contract.server, type)) {
       throw new ContractUsageError('FST_ERR_WS_CLIENT_UNKNOWN_TYPE', `fastify-rfc6455/client: the server sends no ${JSON.stringify(type)} message`)
     }
+    return this.#listen(type, handler)
+  }
+
+  #listen (type: string, handler: Handler): () => void {
+    if (typeof handler !== 'function') throw new ContractUsageError('FST_ERR_WS_CLIENT_HANDLER', 'fastify-rfc6455/client: a handler must be a function')
     let set = this.#handlers.get(type)
     if (set === undefined) this.#handlers.set(type, set = new Set())
     set.add(handler)
@@ -325,7 +327,7 @@ export class ContractClient<C extends AnyContract> {
     if (type === ReservedType.Publication) return this.#publication(message)
     if (type === ReservedType.Subscribed) {
       const recovery = this.#positions.subscribed(message)
-      return recovery === undefined ? this.#invalid(message, 'bad subscribed') : this.#recovered(recovery)
+      return recovery === undefined ? this.#invalid(message, 'bad subscribed') : this.#emit(type, recovery)
     }
     if (type === ReservedType.Error) {
       const reply = message as unknown as InvalidMessageReply
@@ -347,7 +349,7 @@ export class ContractClient<C extends AnyContract> {
     const seen = this.#positions.publication(envelope)
     if (seen === 'bad') return this.#invalid(envelope, 'bad publication')
     if (seen === 'duplicate') return
-    if (seen !== 'next') this.#recovered({ topic: envelope.topic as string, recovered: false, reason: seen })
+    if (seen !== 'next') this.#emit(ReservedType.Subscribed, { topic: envelope.topic, recovered: false, reason: seen })
     const message = envelope.data
     if (!isMessage(message)) return this.#invalid(message, 'no type')
     if (this.#valid(message)) this.#serverMessage(message)
@@ -362,10 +364,6 @@ export class ContractClient<C extends AnyContract> {
   #serverMessage (message: Message): void {
     if (!Object.hasOwn(this.contract.server, message.type)) return this.#invalid(message, 'unknown type')
     this.#emit(message.type, message)
-  }
-
-  #recovered (recovery: Recovery): void {
-    for (const listener of this.#recoveryListeners) listener(recovery)
   }
 
   #emit (type: string, message: unknown): void {
