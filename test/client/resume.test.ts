@@ -3,13 +3,17 @@
 // while the client is away, and the client comes back by itself: the app's handler sees exactly
 // the missed ones, in order, then the live ones, and onRecovery says how many were recovered; past
 // the history window it says 'too-old', and after a server restart (a new store, a new epoch) 'epoch'.
+// With a store that answers asynchronously (R1's SlowHistoryAdapter of the topic tests), live
+// publications keep flowing during the replay and the handler still sees each once, in order; a
+// store that fails makes the server close with 1013, and the client comes back and recovers.
 import t, { type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { WebSocket as UndiciWebSocket } from 'undici'
-import websocket, { type WebSocket } from '../../lib/index.js'
+import websocket, { type TopicAdapter, type WebSocket } from '../../lib/index.js'
 import { createClient, defineContract, type ContractClient, type Recovery } from '../../lib/client.js'
 import { deadline } from '../plugin/helpers.js'
+import { SlowHistoryAdapter } from '../topics/history-helpers.js'
 import { reach } from './helpers.js'
 
 const feed = defineContract({
@@ -20,10 +24,10 @@ const feed = defineContract({
 interface Server { app: FastifyInstance, port: number, sockets: Set<WebSocket> }
 
 /** An app with history whose /feed route subscribes each socket to 'news'. */
-async function serve (t: Test, options: { maxMessages?: number, port?: number } = {}): Promise<Server> {
+async function serve (t: Test, options: { maxMessages?: number, port?: number, adapter?: TopicAdapter } = {}): Promise<Server> {
   const app = Fastify()
   t.teardown(() => app.close())
-  await app.register(websocket, { history: { maxMessages: options.maxMessages ?? 100 } })
+  await app.register(websocket, { history: { maxMessages: options.maxMessages ?? 100 }, adapter: options.adapter })
   const sockets = new Set<WebSocket>()
   app.ws('/feed', { contract: feed, messageHandlers: { hello: () => {} } }, (socket) => {
     sockets.add(socket)
@@ -119,4 +123,38 @@ t.test('after a server restart (a new store: a new epoch) onRecovery says epoch,
   publish(second, 3, 3)
   await items(seen, client, 3)
   t.same(seen, [1, 2, 3])
+})
+
+t.test('publications keep flowing while the store is read: the handler sees each once, in order; a failing store costs a reconnection, not a publication', async (t) => {
+  const adapter = new SlowHistoryAdapter()
+  const server = await serve(t, { adapter })
+  const store = adapter.store!
+  const { client, items: seen, recovery } = follow(t, server.port)
+  t.same(await recovery(), { topic: 'news', recovered: 0 })
+  publish(server, 1, 3)
+  await items(seen, client, 3)
+  await cut(server, client)
+  publish(server, 4, 5)
+  store.reads.closed = true
+  await store.reads.arrived()
+  // the client is back and its read is in flight: these are live, and in the stream
+  publish(server, 6, 8)
+  store.reads.open()
+  // the store read after 6..8 reached it: the replay carries 4..8, and the server drops the held live 6..8
+  t.same(await recovery(), { topic: 'news', recovered: 5 })
+  await items(seen, client, 8)
+  t.same(seen, [1, 2, 3, 4, 5, 6, 7, 8], 'each once, in order, across the seam')
+
+  store.failReads = true
+  await cut(server, client)
+  publish(server, 9, 9)
+  const refused = await deadline(new Promise((resolve) => {
+    const stop = client.onState((state) => { if (state.state === 'reconnecting' && state.code === 1013) { stop(); resolve(state) } })
+  }), 'a close with 1013')
+  t.match(refused, { state: 'reconnecting', code: 1013 }, 'the server could not read the store: Try Again Later')
+  store.failReads = false
+  t.same(await recovery(), { topic: 'news', recovered: 1 }, 'the next connection recovered what the refused one could not')
+  publish(server, 10, 10)
+  await items(seen, client, 10)
+  t.same(seen, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
 })
