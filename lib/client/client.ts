@@ -51,7 +51,7 @@ export interface ClientOptions {
   requestTimeout?: number
   /** check of each message from the server (a compiled schema's check, say); a false result drops it to onInvalid */
   validate?: (message: unknown) => boolean
-  /** a message from the server that is not JSON, binary, of an unknown type or refused by `validate` */
+  /** a message from the server that is not JSON, binary, of an unknown type or refused by `validate`; a malformed `publication` or `subscribed` */
   onInvalid?: (data: unknown, reason: string) => void
   /** on a reconnection, ask the server for the publications missed on each topic with history (query parameter `resume`); default true */
   resume?: boolean
