@@ -11,8 +11,7 @@ import { type AnyContract, type ClientPayload, type ClientType, type ReplyOf, ty
 import { ContractUsageError, requestIdOf, type InvalidMessageReply, type RequestId } from '../contract/errors.js'
 import { type Backoff, defaultBackoff, type ReconnectOptions, retryDelay } from './backoff.js'
 import { ClientErrorCode, RequestError } from './errors.js'
-import { type Recovery, StreamPositions } from './positions.js'
-import { RESUME_PARAMETER } from '../topics/history.js'
+import { type Recovery, RESUME_PARAMETER, StreamPositions } from './positions.js'
 
 /** The part of the WHATWG WebSocket interface the client uses. */
 export interface WebSocketLike {

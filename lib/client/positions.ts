@@ -22,9 +22,11 @@ export type Recovery =
 /** What to do with a `publication` envelope. */
 export type Seen = 'bad' | 'duplicate' | 'next' | 'gap' | 'epoch'
 
+/** The query parameter of a resume (RESUME_PARAMETER of ../topics/history.ts, which the bundle does not import). */
+export const RESUME_PARAMETER = 'resume'
 /** The resume parameter carries at most this many topics (the server ignores a longer one). */
 export const MAX_RESUME_TOPICS = 100
-const MAX_EPOCH_LENGTH = 64
+export const MAX_EPOCH_LENGTH = 64
 
 interface Positioned { topic: string, epoch: string, offset: number }
 

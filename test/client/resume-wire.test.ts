@@ -10,6 +10,9 @@ import { Type } from 'typebox'
 import { WebSocket as UndiciWebSocket } from 'undici'
 import websocket, { type WebSocket } from '../../lib/index.js'
 import { createClient, defineContract, type AnyContract, type ClientOptions, type ContractClient, type Recovery } from '../../lib/client.js'
+import { MAX_EPOCH_LENGTH, MAX_RESUME_TOPICS, RESUME_PARAMETER } from '../../lib/client/positions.js'
+import { RESUME_PARAMETER as SERVER_RESUME_PARAMETER } from '../../lib/topics/history.js'
+import { MAX_EPOCH_LENGTH as SERVER_MAX_EPOCH_LENGTH, MAX_RESUME_TOPICS as SERVER_MAX_RESUME_TOPICS } from '../../lib/topics/envelope.js'
 import { deadline } from '../plugin/helpers.js'
 
 const contract = defineContract({
@@ -193,6 +196,12 @@ t.test('positions are kept for the last 100 topics, the bound of the resume para
   t.notOk(topics.includes('t0'), 'the least recently moved topic went first')
   first.socket.terminate()
   t.equal(Object.keys(JSON.parse(String((await next()).resume))).length, 100)
+})
+
+t.test('the client speaks the wire of lib/topics/history.ts', async (t) => {
+  t.equal(RESUME_PARAMETER, SERVER_RESUME_PARAMETER)
+  t.equal(MAX_RESUME_TOPICS, SERVER_MAX_RESUME_TOPICS)
+  t.equal(MAX_EPOCH_LENGTH, SERVER_MAX_EPOCH_LENGTH)
 })
 
 t.test('API mistakes of resume throw coded errors at the call', async (t) => {
