@@ -246,3 +246,25 @@ t.test('an adapter without a store of its own: each process keeps its own histor
   await closeClient(there)
   await closeClient(here)
 })
+
+t.test('a listener that publishes while a publication is being written: every subscriber still gets offset order', async (t) => {
+  const { app, base } = await historyApp(t, true, {}, (app) => {
+    app.ws('/drop', { maxBufferedAmount: 1, bufferedAmountPolicy: 'drop' }, (socket) => {
+      socket.subscribe('r')
+      // a dropped publication (this socket's buffer is full) makes it publish: a delivery within a delivery
+      socket.once('dropped', () => { app.publish('r', { nested: true }) })
+    })
+  })
+  const dropping = await jsonClient(`${base}/drop`)
+  await dropping.next(1)
+  const reader = await jsonClient(resumeUrl(base, 'r'))
+  await reader.next(1)
+  await subscribers(app, 'r', 2)
+  app.publish('r', { n: 1 })
+  app.publish('r', { n: 2 })
+  const got = await reader.next(4)
+  t.same(offsets(got), ['subscribed:0', 1, 2, 3])
+  t.same(got[3].data, { nested: true })
+  await closeClient(dropping)
+  await closeClient(reader)
+})
