@@ -17,7 +17,8 @@ import { SlowHistoryAdapter } from '../topics/history-helpers.js'
 import { reach } from './helpers.js'
 
 const feed = defineContract({
-  client: { hello: Type.Object({}) },
+  /** the server publishes { type: 'item', n: 0 } to 'news' from this socket */
+  client: { hello: Type.Object({ self: Type.Boolean() }) },
   server: { item: Type.Object({ n: Type.Integer() }) }
 })
 
@@ -29,7 +30,7 @@ async function serve (t: Test, options: { maxMessages?: number, port?: number, a
   t.teardown(() => app.close())
   await app.register(websocket, { history: { maxMessages: options.maxMessages ?? 100 }, adapter: options.adapter })
   const sockets = new Set<WebSocket>()
-  app.ws('/feed', { contract: feed, messageHandlers: { hello: () => {} } }, (socket) => {
+  app.ws('/feed', { contract: feed, messageHandlers: { hello: (m, socket) => { socket.publish('news', { type: 'item', n: 0 }, { self: m.self }) } } }, (socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
     socket.subscribe('news')
@@ -157,4 +158,25 @@ t.test('publications keep flowing while the store is read: the handler sees each
   publish(server, 10, 10)
   await items(seen, client, 10)
   t.same(seen, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+})
+
+t.test('socket.publish() skips the publisher (in-process store): its client sees that offset as a gap, unless self: true', async (t) => {
+  const server = await serve(t)
+  const ann = follow(t, server.port)
+  const bob = follow(t, server.port)
+  await Promise.all([ann.recovery(), bob.recovery()])
+  ann.client.send('hello', { self: false })
+  await items(bob.items, bob.client, 1)
+  publish(server, 1, 1)
+  await items(ann.items, ann.client, 1)
+  await items(bob.items, bob.client, 2)
+  t.same([ann.items, bob.items], [[1], [0, 1]])
+  t.same(ann.recoveries.slice(1), [{ topic: 'news', recovered: false, reason: 'gap' }], 'the publisher\'s client was skipped an offset')
+  ann.client.send('hello', { self: true })
+  await items(ann.items, ann.client, 2)
+  publish(server, 2, 2)
+  await items(ann.items, ann.client, 3)
+  t.same(ann.items, [1, 0, 2])
+  t.equal(ann.recoveries.length, 2, 'with self: true, no gap')
+  t.same(bob.recoveries, [{ topic: 'news', recovered: 0 }], 'the other subscriber saw every offset')
 })
