@@ -90,3 +90,16 @@ client.on('error', (reply) => {
 })
 // @ts-expect-error the server sends no such type
 client.on('shouted', () => {})
+
+// topics with history: what each subscription recovered, and the positions a reconnection resumes from
+client.onRecovery((recovery) => {
+  const topic: string = recovery.topic
+  if (recovery.recovered === false) assertEqual<Equal<typeof recovery.reason, 'epoch' | 'too-old' | 'gap'>>()
+  else assertEqual<Equal<typeof recovery.recovered, number>>()
+  return topic
+})
+const positions: Record<string, [string, number]> = client.positions
+createClient(contract, { url: 'ws://localhost:3000/chat', resume: false })
+// @ts-expect-error resume is a boolean
+createClient(contract, { url: 'ws://localhost:3000/chat', resume: 'yes' })
+export { positions }

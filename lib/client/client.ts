@@ -2,13 +2,16 @@
  * The contract's client: a WHATWG WebSocket (the browser's, Node 22's global, or a constructor
  * passed in, such as undici's) with typed `send(type, payload)` and `on(type, handler)`,
  * request/reply correlated by `id` with a timeout, reconnection with exponential backoff and
- * jitter, a bounded queue of what is sent while disconnected, and states a UI can show.
+ * jitter, a bounded queue of what is sent while disconnected, and states a UI can show. On a
+ * route with topic history it unwraps `publication` envelopes, drops duplicates, and resumes each
+ * topic from its last position after a reconnection (./positions.ts).
  * Imports nothing from Node: it runs in browsers as it is.
  */
-import type { AnyContract, ClientPayload, ClientType, ReplyOf, RequestType, ServerPayload, ServerType } from '../contract/contract.js'
+import { type AnyContract, type ClientPayload, type ClientType, type ReplyOf, type RequestType, ReservedType, type ServerPayload, type ServerType } from '../contract/contract.js'
 import { ContractUsageError, requestIdOf, type InvalidMessageReply, type RequestId } from '../contract/errors.js'
 import { type Backoff, defaultBackoff, type ReconnectOptions, retryDelay } from './backoff.js'
 import { ClientErrorCode, RequestError } from './errors.js'
+import { type Recovery, RESUME_PARAMETER, StreamPositions } from './positions.js'
 
 /** The part of the WHATWG WebSocket interface the client uses. */
 export interface WebSocketLike {
@@ -47,15 +50,22 @@ export interface ClientOptions {
   requestTimeout?: number
   /** check of each message from the server (a compiled schema's check, say); a false result drops it to onInvalid */
   validate?: (message: unknown) => boolean
-  /** a message from the server that is not JSON, binary, of an unknown type or refused by `validate` */
+  /** a message from the server that is not JSON, binary, of an unknown type or refused by `validate`; a malformed `publication` or `subscribed` */
   onInvalid?: (data: unknown, reason: string) => void
+  /** on a reconnection, ask the server for the publications missed on each topic with history (query parameter `resume`); default true */
+  resume?: boolean
 }
 
 type Handler = (message: any) => void
+type Message = Record<string, unknown> & { type: string }
 interface Pending { resolve: (data: any) => void, reject: (error: RequestError) => void, timer: ReturnType<typeof setTimeout>, sent: boolean }
 interface Outgoing { text: string, id?: RequestId }
 
 const OPEN = 1
+
+function isMessage (value: unknown): value is Message {
+  return value !== null && typeof value === 'object' && typeof (value as { type?: unknown }).type === 'string'
+}
 
 /** `code` closes the client for good: RFC 6455 §7.4.1 1008 (policy violation) or an application's 4000-4999. */
 function isFinalClose (code: number): boolean {
@@ -85,6 +95,7 @@ export class ContractClient<C extends AnyContract> {
   #pending = new Map<RequestId, Pending>()
   #handlers = new Map<string, Set<Handler>>()
   #stateListeners = new Set<(state: ClientState) => void>()
+  #positions = new StreamPositions()
   #state: ClientState = { state: 'connecting', attempt: 0 }
 
   constructor (contract: C, options: ClientOptions) {
@@ -108,6 +119,9 @@ export class ContractClient<C extends AnyContract> {
     }
     this.#queueLimit = checkNumber(options.queueLimit, 'queueLimit', 100, 0)
     this.#timeout = checkNumber(options.requestTimeout, 'requestTimeout', 10000, 1)
+    if (options.resume !== undefined && typeof options.resume !== 'boolean') {
+      throw new ContractUsageError('FST_ERR_WS_CLIENT_OPTION', 'fastify-rfc6455/client: resume must be a boolean')
+    }
     this.#connect()
   }
 
@@ -116,10 +130,24 @@ export class ContractClient<C extends AnyContract> {
   /** messages waiting for a connection */
   get queued (): number { return this.#queue.length }
 
+  /** the last position seen per topic with history, `{ [topic]: [epoch, offset] }`: what a reconnection resumes from */
+  get positions (): Record<string, [string, number]> { return this.#positions.positions }
+
   /** Listen to state changes; returns the function that stops listening. */
   onState (listener: (state: ClientState) => void): () => void {
     this.#stateListeners.add(listener)
     return () => { this.#stateListeners.delete(listener) }
+  }
+
+  /**
+   * Listen to the outcome of each subscription to a topic with history (`recovered`: the number
+   * of missed publications replayed, 0 for a fresh one; or false with the reason they are lost),
+   * and to losses seen in the stream itself (reason 'gap' or 'epoch'). Returns the function that
+   * stops listening.
+   */
+  onRecovery (listener: (recovery: Recovery) => void): () => void {
+    // kept with the handlers under a type no contract may declare
+    return this.#listen(ReservedType.Subscribed, listener)
   }
 
   /**
@@ -152,10 +180,14 @@ export class ContractClient<C extends AnyContract> {
   on<K extends ServerType<C>> (type: K, handler: (message: ServerPayload<C, K>) => void): () => void
   on (type: 'error', handler: (reply: InvalidMessageReply) => void): () => void
   on (type: string, handler: Handler): () => void {
-    if (typeof handler !== 'function') throw new ContractUsageError('FST_ERR_WS_CLIENT_HANDLER', 'fastify-rfc6455/client: a handler must be a function')
     if (type !== 'error' && !Object.hasOwn(this.contract.server, type)) {
       throw new ContractUsageError('FST_ERR_WS_CLIENT_UNKNOWN_TYPE', `fastify-rfc6455/client: the server sends no ${JSON.stringify(type)} message`)
     }
+    return this.#listen(type, handler)
+  }
+
+  #listen (type: string, handler: Handler): () => void {
+    if (typeof handler !== 'function') throw new ContractUsageError('FST_ERR_WS_CLIENT_HANDLER', 'fastify-rfc6455/client: a handler must be a function')
     let set = this.#handlers.get(type)
     if (set === undefined) this.#handlers.set(type, set = new Set())
     set.add(handler)
@@ -211,9 +243,12 @@ export class ContractClient<C extends AnyContract> {
 
   #url (): string {
     const query = typeof this.#options.query === 'function' ? this.#options.query() : this.#options.query
-    if (query === undefined) return this.#options.url
+    const resume = this.#options.resume !== false && this.#positions.size > 0
+    if (query === undefined && !resume) return this.#options.url
     const url = new URL(this.#options.url)
-    for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value)
+    for (const [name, value] of Object.entries(query ?? {})) url.searchParams.set(name, value)
+    // a `resume` the user put in the URL or the query wins (positions kept across page loads, say)
+    if (resume && !url.searchParams.has(RESUME_PARAMETER)) url.searchParams.set(RESUME_PARAMETER, JSON.stringify(this.positions))
     return url.toString()
   }
 
@@ -277,28 +312,57 @@ export class ContractClient<C extends AnyContract> {
     else pending.reject(error)
   }
 
+  #invalid (value: unknown, reason: string): void {
+    this.#options.onInvalid?.(value, reason)
+  }
+
   #receive (data: unknown): void {
-    const invalid = (reason: string, value: unknown = data): void => { this.#options.onInvalid?.(value, reason) }
-    if (typeof data !== 'string') return invalid('binary message')
-    let message: { type?: unknown, data?: unknown }
-    try { message = JSON.parse(data) } catch { return invalid('not JSON') }
-    if (message === null || typeof message !== 'object' || typeof message.type !== 'string') return invalid('no type', message)
+    if (typeof data !== 'string') return this.#invalid(data, 'binary message')
+    let message: unknown
+    try { message = JSON.parse(data) } catch { return this.#invalid(data, 'not JSON') }
+    if (!isMessage(message)) return this.#invalid(message, 'no type')
     const { type } = message
     const id = requestIdOf(message)
-    if (type === 'error') {
+    if (type === ReservedType.Publication) return this.#publication(message)
+    if (type === ReservedType.Subscribed) {
+      const recovery = this.#positions.subscribed(message)
+      return recovery === undefined ? this.#invalid(message, 'bad subscribed') : this.#emit(type, recovery)
+    }
+    if (type === ReservedType.Error) {
       const reply = message as unknown as InvalidMessageReply
       if (id !== undefined && this.#pending.has(id)) {
         return this.#settle(id, new RequestError(String(reply.code), String(reply.message), Array.isArray(reply.errors) ? reply.errors : []))
       }
       return this.#emit(type, message)
     }
-    if (this.#options.validate !== undefined && !this.#options.validate(message)) return invalid('refused by validate', message)
-    if (type === 'reply') {
+    if (!this.#valid(message)) return
+    if (type === ReservedType.Reply) {
       if (id !== undefined) this.#settle(id, undefined, message.data)
       return
     }
-    if (!Object.hasOwn(this.contract.server, type)) return invalid('unknown type', message)
-    this.#emit(type, message)
+    this.#serverMessage(message)
+  }
+
+  /** A publication on a topic with history: its `data` is a server message of the contract, delivered once, in offset order. */
+  #publication (envelope: Message): void {
+    const seen = this.#positions.publication(envelope)
+    if (seen === 'bad') return this.#invalid(envelope, 'bad publication')
+    if (seen === 'duplicate') return
+    if (seen !== 'next') this.#emit(ReservedType.Subscribed, { topic: envelope.topic, recovered: false, reason: seen })
+    const message = envelope.data
+    if (!isMessage(message)) return this.#invalid(message, 'no type')
+    if (this.#valid(message)) this.#serverMessage(message)
+  }
+
+  #valid (message: Message): boolean {
+    if (this.#options.validate === undefined || this.#options.validate(message)) return true
+    this.#invalid(message, 'refused by validate')
+    return false
+  }
+
+  #serverMessage (message: Message): void {
+    if (!Object.hasOwn(this.contract.server, message.type)) return this.#invalid(message, 'unknown type')
+    this.#emit(message.type, message)
   }
 
   #emit (type: string, message: unknown): void {

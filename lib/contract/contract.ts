@@ -21,7 +21,11 @@ export const ReservedType = {
   /** the reply to a request: `{ type: 'reply', id, data }` */
   Reply: 'reply',
   /** an invalid-message reply: `{ type: 'error', code, message, errors, id? }` */
-  Error: 'error'
+  Error: 'error',
+  /** a publication on a topic with history: `{ type: 'publication', topic, epoch, offset, data }` (the names of ../topics/history.ts) */
+  Publication: 'publication',
+  /** the answer to a subscription to a topic with history: `{ type: 'subscribed', topic, epoch, offset, recovered, reason? }` */
+  Subscribed: 'subscribed'
 } as const
 
 export interface ContractSpec<Client extends SchemaTable, Server extends SchemaTable, Replies extends { [K in keyof Client]?: PayloadSchema }> {
@@ -111,14 +115,15 @@ function wireSchema (type: string, payload: Record<string, unknown>, request: bo
 
 /**
  * Declare a route's messages. Throws a coded error (FST_ERR_WS_CONTRACT) at the call for a table
- * that is not an object of object schemas, a reserved type (`reply`, `error` from the server), a
- * payload that declares `type` (or `id`), or a reply for a type the client does not send.
+ * that is not an object of object schemas, a reserved server type (ReservedType: `reply`, `error`,
+ * `publication`, `subscribed`), a payload that declares `type` (or `id`), or a reply for a type
+ * the client does not send.
  */
 export function defineContract<const Client extends SchemaTable, const Server extends SchemaTable = {},
   const Replies extends { [K in keyof Client]?: PayloadSchema } = {}> (spec: ContractSpec<Client, Server, Replies>): Contract<Client, Server, Replies> {
   if (spec === null || typeof spec !== 'object') throw new ContractUsageError('FST_ERR_WS_CONTRACT', 'fastify-rfc6455: defineContract({ client, server, replies }) needs an object')
   const client = checkTable(spec.client, 'client', [])
-  const server = checkTable(spec.server ?? {}, 'server', [ReservedType.Reply, ReservedType.Error])
+  const server = checkTable(spec.server ?? {}, 'server', Object.values(ReservedType))
   const replies = checkTable(spec.replies ?? {}, 'replies', [])
   for (const type of Object.keys(replies)) {
     if (!Object.hasOwn(client, type)) throw new ContractUsageError('FST_ERR_WS_CONTRACT', `fastify-rfc6455: a reply is declared for ${JSON.stringify(type)}, which is not a client message type`)

@@ -8,8 +8,9 @@ import { Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { WebSocket as UndiciWebSocket } from 'undici'
 import websocket from '../../lib/index.js'
-import { createClient, defineContract, type ClientState, type ContractClient, type AnyContract } from '../../lib/client.js'
+import { createClient, defineContract, type ContractClient } from '../../lib/client.js'
 import { deadline } from '../plugin/helpers.js'
+import { reach } from './helpers.js'
 
 const contract = defineContract({
   client: {
@@ -48,14 +49,6 @@ async function serve (generation: number, port = 0): Promise<Server> {
   })
   await app.listen({ host: '127.0.0.1', port })
   return { app, port: (app.server.address() as { port: number }).port, tokens, protocols }
-}
-
-/** The next state `name` of the client, within a deadline. */
-function reach<C extends AnyContract> (client: ContractClient<C>, name: ClientState['state']): Promise<ClientState> {
-  if (client.state.state === name) return Promise.resolve(client.state)
-  return deadline(new Promise((resolve) => {
-    const stop = client.onState((state) => { if (state.state === name) { stop(); resolve(state) } })
-  }), `state ${name}`)
 }
 
 function nextSaid<C extends typeof contract> (client: ContractClient<C>): Promise<{ text: string, server: number }> {

@@ -6,6 +6,8 @@ import Fastify from 'fastify'
 import { Type } from 'typebox'
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import websocket, { defineContract } from '../../lib/index.js'
+import { ReservedType } from '../../lib/contract/index.js'
+import { PUBLICATION_TYPE, SUBSCRIBED_TYPE } from '../../lib/topics/history.js'
 import { json } from '../plugin/helpers.js'
 
 const chat = defineContract({
@@ -29,6 +31,9 @@ t.test('defineContract refuses, at the call, what could never work', async (t) =
   t.throws(() => defineContract({ client: { a: Type.Object({ id: Type.String() }) } }), { code: 'FST_ERR_WS_CONTRACT' }, 'a client payload declaring id')
   t.throws(() => defineContract({ client: { a: o }, server: { reply: o } }), { code: 'FST_ERR_WS_CONTRACT' }, 'a reserved server type')
   t.throws(() => defineContract({ client: { a: o }, server: { error: o } }), { code: 'FST_ERR_WS_CONTRACT' }, 'a reserved server type')
+  t.throws(() => defineContract({ client: { a: o }, server: { publication: o } }), { code: 'FST_ERR_WS_CONTRACT' }, 'the envelope of a publication with history')
+  t.throws(() => defineContract({ client: { a: o }, server: { subscribed: o } }), { code: 'FST_ERR_WS_CONTRACT' }, 'the answer to a subscription with history')
+  t.same([ReservedType.Publication, ReservedType.Subscribed], [PUBLICATION_TYPE, SUBSCRIBED_TYPE], 'the contract reserves the names the topic history puts on the wire')
   t.throws(() => defineContract({ client: { a: o }, replies: { b: o } as any }), { code: 'FST_ERR_WS_CONTRACT' }, 'a reply for an unknown type')
   const plain = defineContract({ client: { ping: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] } } })
   t.same(plain.inbound, { anyOf: [{ type: 'object', properties: { type: { type: 'string', const: 'ping' }, n: { type: 'integer' } }, required: ['type', 'n'] }] }, 'plain JSON Schema works too')
