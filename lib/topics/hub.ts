@@ -224,7 +224,7 @@ export class TopicHub extends EventEmitter {
     if (binary !== undefined && typeof binary !== 'boolean') {
       throw argumentError('type', 'FST_ERR_WS_INVALID_PUBLISH_OPTIONS', 'publish() options: binary must be a boolean')
     }
-    if (this.history !== null && this.hasHistory(topic)) return this.publishStream(topic, data, kind, binary, options.except)
+    if (this.history !== null && this.hasHistory(topic)) return this.publishStream(topic, data, kind, binary)
     const set = this.subscribers.get(topic)
     if (set === undefined && !this.forwards) return 0
     const fanout = new Fanout(data, kind, { binary })
@@ -252,19 +252,19 @@ export class TopicHub extends EventEmitter {
 
   /**
    * A publication on a topic with history: its data serialized once as JSON text (a string as a
-   * JSON string) and appended to the store, which delivers it with its offset. The in-process
-   * store delivers within append(): the publisher (`except`) is skipped and the count is of the
-   * local subscribers that accepted it. A store that delivers from pub/sub delivers later, to
-   * every local subscriber, the publisher too (it cannot tell its own publications apart
-   * cheaply), and the count is 0.
+   * JSON string) and appended to the store, which delivers it with its offset to every local
+   * subscriber, the publishing socket too: a subscriber's offsets have no holes, whichever store
+   * (a skipped publisher would see its own publication as a gap). The in-process store delivers
+   * within append() and the count is of the local subscribers that accepted it; a store that
+   * delivers from pub/sub delivers later, and the count is 0.
    */
-  private publishStream (topic: string, data: unknown, kind: ReturnType<typeof payloadKind>, binary: boolean | undefined, except: WebSocket | undefined): number {
+  private publishStream (topic: string, data: unknown, kind: ReturnType<typeof payloadKind>, binary: boolean | undefined): number {
     if (kind === 'binary' || binary === true) {
       throw argumentError('type', 'FST_ERR_WS_HISTORY_BINARY', `topic ${JSON.stringify(topic)} keeps a history: its publications are JSON (a string, a plain object or an array), not binary`)
     }
     const text = JSON.stringify(data)
     const outer = this.appending
-    const appending: Appending = { except, accepted: 0 }
+    const appending: Appending = { except: undefined, accepted: 0 }
     if (this.synchronous) this.appending = appending
     try {
       this.history!.append(topic, text)

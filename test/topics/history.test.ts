@@ -107,7 +107,7 @@ t.test('the envelope: exactly {"type":"publication","topic","epoch","offset","da
   await closeClient(sub)
 })
 
-t.test('a socket publication on a topic with history skips the publisher (in-process store) and counts the others', async (t) => {
+t.test('a socket publication on a topic with history reaches the publisher too (no hole in its offsets) and counts every subscriber', async (t) => {
   const { app, base } = await historyApp(t, true)
   const publisher = await jsonClient(`${base}/pub/room`)
   const other = await jsonClient(`${base}/sub/room`)
@@ -117,9 +117,11 @@ t.test('a socket publication on a topic with history skips the publisher (in-pro
   publisher.ws.send(JSON.stringify({ text: 'hi' }))
   const [, publication] = await other.next(2)
   t.match(publication, { type: 'publication', offset: 1, data: { text: 'hi' } })
-  app.publish('room', 'from the app')
-  const [, second] = await publisher.next(2)
-  t.match(second, { type: 'publication', offset: 2, data: 'from the app' }, 'the publisher got the next one, not its own')
+  const [, own] = await publisher.next(2)
+  t.match(own, { type: 'publication', offset: 1, data: { text: 'hi' } }, 'the publisher got its own publication, offset 1')
+  t.equal(app.publish('room', 'from the app'), 2, 'both subscribers accepted the next one')
+  const [, , second] = await publisher.next(3)
+  t.match(second, { type: 'publication', offset: 2, data: 'from the app' })
   await closeClient(publisher)
   await closeClient(other)
 })
