@@ -12,8 +12,8 @@ interface Instance { adapter: RedisTopicAdapter, store: RedisTopicHistory, host:
 
 const HISTORY: RedisHistoryOptions = { maxMessages: 100, maxAge: 300_000 }
 
-async function instance (t: Test, server: RedisServer, { history = HISTORY, name, prefix }: { history?: RedisHistoryOptions, name?: string, prefix?: string } = {}): Promise<Instance> {
-  const adapter = redisAdapter({ url: server.url, ...(prefix === undefined ? {} : { prefix }), ...(name === undefined ? {} : { client: { connectionName: name } }) })
+async function instance (t: Test, server: RedisServer, { history = HISTORY, name, prefix, sharded = false }: { history?: RedisHistoryOptions, name?: string, prefix?: string, sharded?: boolean } = {}): Promise<Instance> {
+  const adapter = redisAdapter({ url: server.url, sharded, ...(prefix === undefined ? {} : { prefix }), ...(name === undefined ? {} : { client: { connectionName: name } }) })
   const store = adapter.history(history)
   const host = new HistoryRecorder()
   const adapterHost = new RecordingHost()
@@ -65,26 +65,28 @@ t.test('offsets start at 1 and grow by one; every instance, the publisher too, d
   t.same(b.host.errors, [])
 })
 
-t.test('two publishers on two connections at once: every offset given once, each publisher\'s order kept, one order everywhere', async (t) => {
-  const server = await redisFor(t)
-  const a = await instance(t, server)
-  const b = await instance(t, server)
-  await a.adapter.subscribe('race')
-  await b.adapter.subscribe('race')
-  const { epoch } = await a.store.position('race')
-  const n = 300
-  for (let i = 0; i < n; i++) {
-    a.store.append('race', `"a${i}"`)
-    b.store.append('race', `"b${i}"`)
-  }
-  for (const { host } of [a, b]) await host.until(() => host.delivered.length === 2 * n, 'every publication delivered')
-  t.same(a.host.offsets('race'), Array.from({ length: 2 * n }, (_, i) => i + 1), 'offsets 1..2n, each once, in order')
-  t.same(b.host.of('race'), a.host.of('race'), 'both instances deliver the same sequence')
-  t.ok(a.host.delivered.every((p) => p.epoch === epoch))
-  const data = a.host.delivered.map((p) => JSON.parse(p.data) as string)
-  t.same(data.filter((d) => d.startsWith('a')), Array.from({ length: n }, (_, i) => `a${i}`), 'a\'s publications in a\'s order')
-  t.same(data.filter((d) => d.startsWith('b')), Array.from({ length: n }, (_, i) => `b${i}`), 'b\'s publications in b\'s order')
-})
+for (const sharded of [false, true]) {
+  t.test(`two publishers on two connections at once: every offset given once, each publisher's order kept, one order everywhere (${sharded ? 'SPUBLISH' : 'PUBLISH'})`, async (t) => {
+    const server = await redisFor(t)
+    const a = await instance(t, server, { sharded })
+    const b = await instance(t, server, { sharded })
+    await a.adapter.subscribe('race')
+    await b.adapter.subscribe('race')
+    const { epoch } = await a.store.position('race')
+    const n = 300
+    for (let i = 0; i < n; i++) {
+      a.store.append('race', `"a${i}"`)
+      b.store.append('race', `"b${i}"`)
+    }
+    for (const { host } of [a, b]) await host.until(() => host.delivered.length === 2 * n, 'every publication delivered')
+    t.same(a.host.offsets('race'), Array.from({ length: 2 * n }, (_, i) => i + 1), 'offsets 1..2n, each once, in order')
+    t.same(b.host.of('race'), a.host.of('race'), 'both instances deliver the same sequence')
+    t.ok(a.host.delivered.every((p) => p.epoch === epoch))
+    const data = a.host.delivered.map((p) => JSON.parse(p.data) as string)
+    t.same(data.filter((d) => d.startsWith('a')), Array.from({ length: n }, (_, i) => `a${i}`), 'a\'s publications in a\'s order')
+    t.same(data.filter((d) => d.startsWith('b')), Array.from({ length: n }, (_, i) => `b${i}`), 'b\'s publications in b\'s order')
+  })
+}
 
 t.test('trimming by count: maxMessages kept; a resume from before them is too old', async (t) => {
   const server = await redisFor(t)
