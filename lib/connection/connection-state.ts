@@ -17,6 +17,7 @@ import { type Flushable, flushLater } from './outlet.js'
 import { CompressionOutbox } from './outbox.js'
 import { type ConnectionSettings, type InternalOptions, kContext, kSettings, resolveSettings } from './settings.js'
 import type { SendCallback, WebSocketOptions } from './types.js'
+import type { HistoryPosition } from '../topics/history.js'
 
 /** Reads who started the closing handshake (for the plugin's close log; not public API). */
 export const kCloseInitiator: unique symbol = Symbol('fastify-rfc6455.closeInitiator')
@@ -84,6 +85,8 @@ export class RareState {
   waitingBytes = 0
   /** the topics this connection is subscribed to */
   topics: Set<string> | null = null
+  /** the positions of the upgrade's `resume` parameter not used yet (topic history) */
+  resume: Map<string, HistoryPosition> | null = null
 }
 
 export abstract class ConnectionState extends LivenessEmitter {

@@ -18,12 +18,14 @@ import type { Duplex } from 'node:stream'
 import { CloseCode } from '../protocol/constants.js'
 import { argumentError, ProtocolError, WebSocketUsageError } from '../protocol/errors.js'
 import { checkCloseArguments, controlPayload, ReadyState } from '../protocol/protocol.js'
+import { checkSince } from '../topics/envelope.js'
+import type { HistoryPosition } from '../topics/history.js'
 import { checkTopic, type TopicHub } from '../topics/hub.js'
 import { type ExpiryReason, kExpire, kHeartbeatPing } from './heartbeat.js'
 import { kDrop } from './inbound.js'
 import { kConnection as kWebSocket, OutboundConnection } from './outbound.js'
 import { lendReads } from './shared-reads.js'
-import type { Sendable, SocketPublishOptions, WebSocketOptions } from './types.js'
+import type { Sendable, SocketPublishOptions, SubscribeOptions, WebSocketOptions } from './types.js'
 
 /** the close code of a connection whose credentials expired (a private-use code, RFC 6455 §7.4.2) */
 export const CredentialsCloseCode = 4401
@@ -37,7 +39,10 @@ const FRAGMENT = { fin: false, rsv: 0 }
 
 export { ReadyState }
 
-export type { MessageData, Sendable, SendableData, SendCallback, SendOptions, SocketPublishOptions, WebSocketEvents, WebSocketOptions } from './types.js'
+export type { MessageData, Sendable, SendableData, SendCallback, SendOptions, SocketPublishOptions, SubscribeOptions, WebSocketEvents, WebSocketOptions } from './types.js'
+
+/** Sets the positions of the upgrade's `resume` query parameter on a socket (the plugin does). */
+export const kResumePositions = Symbol('fastify-rfc6455.resumePositions')
 
 type OwnedSocket = Duplex & { [kWebSocket]: WebSocket }
 
@@ -161,12 +166,34 @@ export class WebSocket extends OutboundConnection {
   /**
    * Subscribe to `topic` (a non-empty string). Returns false when already subscribed, or when
    * the socket is not open. Subscriptions end when the socket closes.
+   *
+   * On a topic with history the peer is answered with `subscribed`: resuming after
+   * `options.since` when given, else after the position the upgrade's `resume` parameter gave
+   * for the topic (used once), else fresh (see README, Resumable streams).
    */
-  subscribe (topic: string): boolean {
+  subscribe (topic: string, options?: SubscribeOptions): boolean {
     const hub = this.topicHub()
     checkTopic(topic)
+    let since: HistoryPosition | undefined
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') throw argumentError('type', 'FST_ERR_WS_INVALID_SINCE', 'subscribe() options must be an object { since }')
+      if (options.since !== undefined) {
+        since = checkSince(options.since)
+        if (!hub.hasHistory(topic)) throw new WebSocketUsageError('FST_ERR_WS_NO_HISTORY', `topic ${JSON.stringify(topic)} keeps no history: subscribe() cannot resume it (see the plugin option \`history\`)`)
+      }
+    }
     if (this.readyState !== ReadyState.Open) return false
-    return hub.add(this, topic, this.more().topics ??= new Set())
+    const rare = this.more()
+    if (since === undefined && rare.resume !== null && rare.resume.has(topic)) {
+      since = rare.resume.get(topic)
+      rare.resume.delete(topic)
+    }
+    return hub.add(this, topic, rare.topics ??= new Set(), since)
+  }
+
+  /** The positions of the upgrade's `resume` parameter (the plugin sets them; see subscribe()). */
+  set [kResumePositions] (positions: Map<string, HistoryPosition>) {
+    this.more().resume = positions
   }
 
   /** Unsubscribe from `topic`; false when not subscribed. */

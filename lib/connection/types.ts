@@ -63,6 +63,12 @@ export interface SocketPublishOptions {
   self?: boolean
 }
 
+/** The options of `socket.subscribe(topic, options)`. */
+export interface SubscribeOptions {
+  /** on a topic with history: resume after this position (the last publication seen) */
+  since?: { epoch: string, offset: number }
+}
+
 export type MessageData = string | Buffer
 
 export type SendCallback = (error?: Error | null) => void

@@ -9,6 +9,8 @@ import { Defaults } from '../protocol/constants.js'
 import { LimitDefaults } from '../connection/limits.js'
 import { type PerMessageDeflateOptions, type ResolvedDeflateOptions, resolveDeflateOptions } from '../connection/deflate.js'
 import type { TopicAdapter } from '../topics/adapter.js'
+import type { TopicHubHistoryOptions } from '../topics/hub.js'
+import { type HistoryPluginOptions, topicHistory } from './history-options.js'
 import type { BudgetOptions } from '../connection/budget.js'
 import type { ServeAsyncApiOptions } from './asyncapi.js'
 import type { InvalidMessageError } from './messages.js'
@@ -133,7 +135,13 @@ export interface WebSocketPluginOptions extends WebSocketRouteOptions {
   adapter?: TopicAdapter
   /** serve `app.asyncapi()` at GET `path` (default '/asyncapi.json'); `true` for the defaults. Default: not served */
   asyncapi?: boolean | ServeAsyncApiOptions
+  /**
+   * Keep the last publications of topics so that subscribers resume after a reconnection
+   * (resumable streams; see README). `true` for the defaults. Default: off.
+   */
+  history?: boolean | HistoryPluginOptions
 }
+
 
 // ---- the option table -----------------------------------------------------------------------
 // One entry per option: its default and the check that turns a given value into the resolved
@@ -316,7 +324,8 @@ const pluginOptionTable = {
   server: option<NetServer | undefined>(undefined, upgradeServer),
   preClose: option<PreCloseHook | undefined>(undefined, isFunction),
   adapter: option<TopicAdapter | undefined>(undefined, isTopicAdapter),
-  asyncapi: option<ServeAsyncApiOptions | undefined>(undefined, serveAsyncApi)
+  asyncapi: option<ServeAsyncApiOptions | undefined>(undefined, serveAsyncApi),
+  history: option<TopicHubHistoryOptions | undefined>(undefined, topicHistory)
 } as const satisfies { [K in Exclude<keyof WebSocketPluginOptions, RouteOptionName>]-?: AnyRule }
 
 type PluginOptionName = keyof typeof pluginOptionTable
@@ -329,6 +338,7 @@ export interface ResolvedPluginOptions {
   preClose: PreCloseHook | undefined
   adapter: TopicAdapter | undefined
   asyncapi: ServeAsyncApiOptions | undefined
+  history: TopicHubHistoryOptions | undefined
 }
 
 /** Options of `app.register()` itself, which Fastify passes on to the plugin too. */

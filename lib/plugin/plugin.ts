@@ -115,7 +115,7 @@ function register (fastify: FastifyInstance, pluginOptions: unknown): TopicHub {
     connections: new Set(),
     byRoute: new Map(),
     closing: false,
-    topics: new TopicHub({ adapter: options.adapter, log: fastify.log }),
+    topics: new TopicHub({ adapter: options.adapter, history: options.history, log: fastify.log }),
     metrics: new WebSocketMetrics(),
     byAddress: new Map()
   }

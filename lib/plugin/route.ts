@@ -21,6 +21,7 @@ import { type ResolvedOptions, resolveOptions, type WebSocketRouteOptions } from
 import { closedBy, logClosed, logUpgradeCompleted } from './connection-log.js'
 import { addConnection, collectHooks, type Connections, deleteConnection, type HookLists } from './registry.js'
 import type { TopicHub } from '../topics/hub.js'
+import { takeResumeParameter } from './topics.js'
 import { kState } from './symbols.js'
 import { getUpgrade } from './upgrade.js'
 import type { WebSocketMetrics } from './metrics.js'
@@ -359,6 +360,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
       [kContext]: connection
     }
     const ws = new WebSocket(socket, connectionOptions)
+    if (state.topics.history !== null) takeResumeParameter(ws, request)
     addConnection(state, route, ws)
     state.byAddress.set(address, (state.byAddress.get(address) ?? 0) + 1)
     state.metrics.opened(route, socket)

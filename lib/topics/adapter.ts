@@ -15,7 +15,13 @@
  *   order each publisher made them, per topic.
  * - Nothing an adapter does may throw into the hub from another tick: a failure to forward is
  *   reported through `onError` (counted, logged by the hub) and the local delivery stands.
+ * - An adapter may keep topic history itself (`history()`): the hub then appends publications of
+ *   topics with history to that store, which carries them to every process (this one too) and
+ *   delivers them through its own host, and the hub does not `publish()` them. Without it, the
+ *   hub keeps history in an in-process store and forwards those publications as JSON.
  */
+
+import type { HistoryOptions, TopicHistory } from './history.js'
 
 /** One publication as it crosses process boundaries: the payload as sent, text or binary. */
 export interface TopicPublication {
@@ -53,4 +59,10 @@ export interface TopicAdapter {
   subscriberCount (topic: string): Promise<number>
   /** release connections and timers; called when the Fastify instance closes */
   close (): Promise<void>
+  /**
+   * Optional: a history store shared by every process this adapter reaches, created once by the
+   * hub when the plugin's `history` option is on (the hub calls its init() after the adapter's).
+   * Without it the hub uses the in-process store.
+   */
+  history? (options: HistoryOptions): TopicHistory
 }

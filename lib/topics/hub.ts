@@ -10,14 +10,24 @@
  * (unsubscribe), of every local publication (publish), and hands publications of other
  * processes to deliver(). Its failures never reach the caller of publish() or subscribe():
  * they are counted (`adapterErrors`), emitted as 'adapterError' and logged.
+ *
+ * Topics with history (resumable streams, ./history.ts): a publication is serialized once as JSON
+ * text and appended to the history store, which gives it its offset and hands it back to
+ * deliverStream(): the envelope is framed once and written to the local subscribers. The store
+ * is the adapter's when it has one (`adapter.history()`), else the in-process one
+ * (./memory-history.ts). A subscription is answered and replayed by ./resume.ts.
  */
 import { EventEmitter } from 'node:events'
 import type { WebSocket } from '../connection/connection.js'
-import { Fanout } from '../connection/broadcast.js'
+import { Fanout, PreparedMessage } from '../connection/broadcast.js'
 import { payloadKind } from '../connection/payload.js'
 import { argumentError } from '../protocol/errors.js'
 import type { TopicAdapter, TopicAdapterHost, TopicPublication } from './adapter.js'
+import { publicationEnvelope } from './envelope.js'
+import type { HistoryHost, HistoryOptions, HistoryPosition, StreamPublication, TopicHistory } from './history.js'
 import { MemoryTopicAdapter } from './memory-adapter.js'
+import { MemoryTopicHistory } from './memory-history.js'
+import { Resumptions } from './resume.js'
 
 /** Longest topic name, in UTF-16 code units (a bound on memory and on adapter channel names). */
 export const MAX_TOPIC_LENGTH = 1024
@@ -29,9 +39,19 @@ export interface PublishOptions {
   except?: WebSocket
 }
 
+/** Which topics keep a history, and its bounds (the plugin's `history` option, resolved). */
+export interface TopicHubHistoryOptions extends HistoryOptions {
+  /** the topics with history; default: every topic */
+  readonly topics?: (topic: string) => boolean
+  /** bytes the in-process store keeps across topics; default 64 MiB */
+  readonly maxBytes?: number
+}
+
 export interface TopicHubOptions {
   /** carries publications to other processes; default: in-process only */
   adapter?: TopicAdapter
+  /** keep a history of publications (resumable streams); default: none */
+  history?: TopicHubHistoryOptions
   /** where adapter failures are logged (a pino-style logger); default: not logged */
   log?: { warn: (obj: object, msg: string) => void }
 }
@@ -57,6 +77,16 @@ export class TopicHub extends EventEmitter {
   /** the in-process adapter forwards nothing: publications skip it */
   private readonly forwards: boolean
   private readonly host: TopicAdapterHost
+  /** the history store (null: no topic has history) */
+  readonly history: TopicHistory | null
+  private readonly historyTopics: ((topic: string) => boolean) | undefined
+  /** the store is the adapter's: it carries history publications to the other processes itself */
+  private readonly sharedHistory: boolean
+  private readonly resumptions: Resumptions | null
+  /** the publisher not to deliver to, while the in-process store delivers within append() */
+  private except: WebSocket | undefined = undefined
+  /** local subscribers that accepted the publication being appended (in-process store) */
+  private accepted = 0
 
   constructor (options: TopicHubOptions = {}) {
     super()
@@ -68,24 +98,52 @@ export class TopicHub extends EventEmitter {
       onError: (error) => { this.adapterFailed(error) },
       localCount: (topic) => this.subscriberCount(topic)
     }
+    const history = options.history
+    const shared = history === undefined ? undefined : this.adapter.history?.({ maxMessages: history.maxMessages, maxAge: history.maxAge })
+    this.sharedHistory = shared !== undefined
+    this.history = history === undefined
+      ? null
+      : shared ?? new MemoryTopicHistory({ ...history, active: (topic) => this.subscribers.has(topic) })
+    this.historyTopics = history?.topics
+    this.resumptions = this.history === null
+      ? null
+      : new Resumptions({
+        history: this.history,
+        maxHeld: history!.maxMessages,
+        synchronous: this.history instanceof MemoryTopicHistory,
+        onError: (error) => { this.adapterFailed(error) }
+      })
   }
 
-  /** Start the adapter (connect): once, before the first subscription. */
+  /** Start the adapter (connect), then the history store: once, before the first subscription. */
   init (): void | Promise<void> {
-    return this.adapter.init(this.host)
+    const started = this.adapter.init(this.host)
+    const history = this.history
+    if (history === null) return started
+    const host: HistoryHost = {
+      deliver: (publication) => { this.deliverStream(publication) },
+      onError: (error) => { this.adapterFailed(error) }
+    }
+    return isPromise(started) ? started.then(() => history.init(host)) : history.init(host)
   }
 
-  /** Release the adapter's connections and timers. */
+  /** Release the history store's and the adapter's connections and timers. */
   async close (): Promise<void> {
     this.subscribers.clear()
+    await this.history?.close()
     await this.adapter.close()
+  }
+
+  /** Whether publications on `topic` are kept in history (and reach subscribers in envelopes). */
+  hasHistory (topic: string): boolean {
+    return this.history !== null && (this.historyTopics === undefined || this.historyTopics(topic))
   }
 
   /**
    * Subscribe `socket` (its set of topics is `mine`) to `topic`; false when it already was.
    * The adapter hears of a topic's first local subscriber.
    */
-  add (socket: WebSocket, topic: unknown, mine: Set<string>): boolean {
+  add (socket: WebSocket, topic: unknown, mine: Set<string>, since?: HistoryPosition): boolean {
     checkTopic(topic)
     if (mine.has(topic)) return false
     mine.add(topic)
@@ -97,6 +155,8 @@ export class TopicHub extends EventEmitter {
     } else {
       set.add(socket)
     }
+    // a topic with history: `subscribed`, the replay after `since`, then live (./resume.ts)
+    if (this.resumptions !== null && this.hasHistory(topic)) this.resumptions.start(socket, topic, since)
     return true
   }
 
@@ -115,6 +175,7 @@ export class TopicHub extends EventEmitter {
   }
 
   private leave (socket: WebSocket, topic: string): void {
+    this.resumptions?.drop(socket, topic)
     const set = this.subscribers.get(topic)
     if (set === undefined || !set.delete(socket) || set.size > 0) return
     this.subscribers.delete(topic)
@@ -150,6 +211,7 @@ export class TopicHub extends EventEmitter {
     if (binary !== undefined && typeof binary !== 'boolean') {
       throw argumentError('type', 'FST_ERR_WS_INVALID_PUBLISH_OPTIONS', 'publish() options: binary must be a boolean')
     }
+    if (this.history !== null && this.hasHistory(topic)) return this.publishStream(topic, data, kind, binary, options.except)
     const set = this.subscribers.get(topic)
     if (set === undefined && !this.forwards) return 0
     const fanout = new Fanout(data, kind, { binary })
@@ -175,8 +237,61 @@ export class TopicHub extends EventEmitter {
     }
   }
 
+  /**
+   * A publication on a topic with history: its data serialized once as JSON text (a string as a
+   * JSON string) and appended to the store, which delivers it with its offset. The in-process
+   * store delivers within append(): the publisher (`except`) is skipped and the count is of the
+   * local subscribers that accepted it. A store that delivers from pub/sub delivers later, to
+   * every local subscriber, the publisher too (it cannot tell its own publications apart
+   * cheaply), and the count is 0.
+   */
+  private publishStream (topic: string, data: unknown, kind: ReturnType<typeof payloadKind>, binary: boolean | undefined, except: WebSocket | undefined): number {
+    if (kind === 'binary' || binary === true) {
+      throw argumentError('type', 'FST_ERR_WS_HISTORY_BINARY', `topic ${JSON.stringify(topic)} keeps a history: its publications are JSON (a string, a plain object or an array), not binary`)
+    }
+    const text = JSON.stringify(data)
+    this.except = except
+    this.accepted = 0
+    try {
+      this.history!.append(topic, text)
+    } catch (err) {
+      this.adapterFailed(err as AdapterError)
+    } finally {
+      this.except = undefined
+    }
+    // an adapter without its own store: the other processes keep their own history of it
+    if (this.forwards && !this.sharedHistory) this.callAdapter(() => this.adapter.publish({ topic, payload: Buffer.from(text), binary: false, json: true }))
+    return this.accepted
+  }
+
+  /** A publication with its offset, from the history store: its envelope, framed once, to the local subscribers. */
+  deliverStream (publication: StreamPublication): void {
+    const set = this.subscribers.get(publication.topic)
+    if (set === undefined) return
+    const message = new PreparedMessage(publicationEnvelope(publication))
+    const seams = this.resumptions!.on(publication.topic)
+    for (const socket of set) {
+      if (socket === this.except) continue
+      // a subscriber whose replay is in flight holds it (./resume.ts)
+      if (seams !== undefined && this.resumptions!.hold(seams, socket, publication, message)) continue
+      if (socket.sendPrepared(message)) this.accepted++
+    }
+  }
+
   /** A publication from another process: to the local subscribers only. */
   deliver (publication: TopicPublication): number {
+    if (this.history !== null && !this.sharedHistory && !publication.binary && this.hasHistory(publication.topic)) {
+      // another process's publication on a topic with history (an adapter without a store of its
+      // own): this process's store keeps it, with this process's offsets and epoch
+      const text = publication.payload.toString('utf8')
+      try {
+        if (publication.json === true) JSON.parse(text)
+        this.history.append(publication.topic, publication.json === true ? text : JSON.stringify(text))
+      } catch (err) {
+        this.adapterFailed(err as AdapterError)
+      }
+      return 0
+    }
     const set = this.subscribers.get(publication.topic)
     if (set === undefined) return 0
     const fanout = publication.json === true && !publication.binary
