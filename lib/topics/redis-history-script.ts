@@ -27,7 +27,7 @@ end
 local function ensure_position (meta, stream, epoch, ttl)
   if redis.call('HSETNX', meta, 'e', epoch) == 1 then
     redis.call('HSET', meta, 'o', 0)
-    redis.call('PEXPIRE', meta, ttl)
+    if tonumber(ttl) > 0 then redis.call('PEXPIRE', meta, ttl) end
     redis.call('DEL', stream)
   end
 end
@@ -35,7 +35,7 @@ end
 
 /**
  * KEYS: position, stream. ARGV: new epoch (used if the position is missing), data, maxMessages,
- * maxAge, position ttl, channel, envelope header, '1' for SPUBLISH.
+ * maxAge, position ttl (both in ms, 0: no limit), channel, envelope header, '1' for SPUBLISH.
  * Gives the next offset, keeps the entry (MAXLEN exact: at most maxMessages; then the entries
  * older than maxAge, at most 16 per append: the stream can never grow faster than one per
  * append), sets the keys' TTLs and publishes `<header><epoch> <offset> <data>` on the topic's
@@ -48,22 +48,25 @@ ensure_position(meta, stream, ARGV[1], ARGV[5])
 local epoch = redis.call('HGET', meta, 'e')
 local offset = redis.call('HINCRBY', meta, 'o', 1)
 redis.call('XADD', stream, 'MAXLEN', '=', ARGV[3], '0-' .. offset, 't', now, 'd', ARGV[2])
-local cutoff = now - tonumber(ARGV[4])
-local aged = nil
-for _, entry in ipairs(redis.call('XRANGE', stream, '-', '+', 'COUNT', 16)) do
-  if tonumber(entry[2][2]) >= cutoff then break end
-  aged = entry[1]
+local max_age = tonumber(ARGV[4])
+if max_age > 0 then
+  local cutoff = now - max_age
+  local aged = nil
+  for _, entry in ipairs(redis.call('XRANGE', stream, '-', '+', 'COUNT', 16)) do
+    if tonumber(entry[2][2]) >= cutoff then break end
+    aged = entry[1]
+  end
+  if aged then redis.call('XTRIM', stream, 'MINID', '0-' .. (tonumber(string.sub(aged, 3)) + 1)) end
+  redis.call('PEXPIRE', stream, max_age)
 end
-if aged then redis.call('XTRIM', stream, 'MINID', '0-' .. (tonumber(string.sub(aged, 3)) + 1)) end
-redis.call('PEXPIRE', stream, ARGV[4])
-redis.call('PEXPIRE', meta, ARGV[5])
+if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', meta, ARGV[5]) end
 redis.call(ARGV[8] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[6], ARGV[7] .. epoch .. ' ' .. offset .. ' ' .. ARGV[2])
 return { epoch, offset }
 `
 
 /**
  * KEYS: position, stream. ARGV: new epoch (used if the position is missing), position ttl,
- * epoch asked for ('' for the position only), offset asked for, maxAge.
+ * epoch asked for ('' for the position only), offset asked for, maxAge (0: no limit).
  * Returns { epoch, last offset } for the position only, else
  * { epoch, last offset, status, first offset, data... } where status is 'ok', 'epoch' (the
  * stream is another one, or the offset is beyond its end) or 'too-old' (the entry after the
@@ -79,7 +82,8 @@ local epoch, last = position[1], tonumber(position[2]) or 0
 if ARGV[3] == '' then return { epoch, last } end
 local since = tonumber(ARGV[4])
 if epoch ~= ARGV[3] or since > last then return { epoch, last, 'epoch', 0 } end
-local cutoff = now_ms() - tonumber(ARGV[5])
+local cutoff = 0
+if tonumber(ARGV[5]) > 0 then cutoff = now_ms() - tonumber(ARGV[5]) end
 local entries = redis.call('XRANGE', stream, '0-' .. (since + 1), '+')
 local reply = { epoch, last, 'ok', 0 }
 local first = nil

@@ -41,7 +41,7 @@ export interface HistoryLink {
 }
 
 export interface RedisHistoryOptions extends HistoryOptions {
-  /** ms a topic's position (epoch and last offset) is kept after its last publication; default 24 h (at least maxAge) */
+  /** ms a topic's position (epoch and last offset) is kept after its last publication; default 24 h (at least maxAge; Infinity: kept) */
   readonly positionTtl?: number
 }
 
@@ -88,8 +88,10 @@ export class RedisTopicHistory implements TopicHistory {
   constructor (private readonly link: HistoryLink, options: RedisHistoryOptions) {
     this.header = historyHeader(link.instanceId)
     this.maxMessages = String(options.maxMessages)
-    this.maxAge = String(options.maxAge)
-    this.positionTtl = String(Math.max(options.positionTtl ?? DEFAULT_POSITION_TTL, options.maxAge))
+    // Infinity (no age limit) crosses as 0: no age trimming, no expiry
+    const finite = (ms: number): string => (ms === Infinity ? '0' : String(ms))
+    this.maxAge = finite(options.maxAge)
+    this.positionTtl = finite(Math.max(options.positionTtl ?? DEFAULT_POSITION_TTL, options.maxAge))
   }
 
   init (host: HistoryHost): void {

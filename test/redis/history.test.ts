@@ -126,6 +126,20 @@ t.test('trimming by age: publications older than maxAge are not replayed, and th
   t.same(await a.store.read('old', { epoch, offset: 3 }), { ok: true, epoch, offset: 4, entries: [{ offset: 4, data: '4' }] })
 })
 
+t.test('maxAge Infinity: no age limit, no expiry of the keys', async (t) => {
+  const server = await redisFor(t)
+  const redis = await inspector(t, server)
+  const a = await instance(t, server, { history: { maxMessages: 3, maxAge: Infinity } })
+  await a.adapter.subscribe('forever')
+  for (let i = 1; i <= 5; i++) a.store.append('forever', String(i))
+  await a.host.until(() => a.host.delivered.length === 5, 'five delivered')
+  t.equal(await redis.pttl('fastify-rfc6455#h#forever'), -1, 'the stream does not expire')
+  t.equal(await redis.pttl('fastify-rfc6455#p#forever'), -1, 'nor the position')
+  const { epoch } = await a.store.position('forever')
+  t.same(await a.store.read('forever', { epoch, offset: 2 }), { ok: true, epoch, offset: 5, entries: [3, 4, 5].map((n) => ({ offset: n, data: String(n) })) })
+  t.same(a.host.errors, [])
+})
+
 t.test('FLUSHALL: a new epoch; the old position is refused with reason epoch; the new stream starts at 1 and is delivered', async (t) => {
   const server = await redisFor(t)
   const redis = await inspector(t, server)
