@@ -24,12 +24,13 @@ local function now_ms ()
   local time = redis.call('TIME')
   return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
-local function ensure_position (meta, stream, epoch, ttl)
-  if redis.call('HSETNX', meta, 'e', epoch) == 1 then
-    redis.call('HSET', meta, 'o', 0)
-    if tonumber(ttl) > 0 then redis.call('PEXPIRE', meta, ttl) end
-    redis.call('DEL', stream)
-  end
+local function position (meta, stream, epoch, ttl)
+  local found = redis.call('HMGET', meta, 'e', 'o')
+  if found[1] then return found[1], tonumber(found[2]) end
+  redis.call('HSET', meta, 'e', epoch, 'o', 0)
+  if tonumber(ttl) > 0 then redis.call('PEXPIRE', meta, ttl) end
+  redis.call('DEL', stream)
+  return epoch, 0
 end
 `
 
@@ -44,8 +45,7 @@ end
 export const APPEND_SCRIPT = `${HELPERS}
 local meta, stream = KEYS[1], KEYS[2]
 local now = now_ms()
-ensure_position(meta, stream, ARGV[1], ARGV[5])
-local epoch = redis.call('HGET', meta, 'e')
+local epoch = position(meta, stream, ARGV[1], ARGV[5])
 local offset = redis.call('HINCRBY', meta, 'o', 1)
 redis.call('XADD', stream, 'MAXLEN', '=', ARGV[3], '0-' .. offset, 't', now, 'd', ARGV[2])
 local max_age = tonumber(ARGV[4])
@@ -76,12 +76,11 @@ return { epoch, offset }
  */
 export const READ_SCRIPT = `${HELPERS}
 local meta, stream = KEYS[1], KEYS[2]
-ensure_position(meta, stream, ARGV[1], ARGV[2])
-local position = redis.call('HMGET', meta, 'e', 'o')
-local epoch, last = position[1], tonumber(position[2]) or 0
+local epoch, last = position(meta, stream, ARGV[1], ARGV[2])
 if ARGV[3] == '' then return { epoch, last } end
 local since = tonumber(ARGV[4])
 if epoch ~= ARGV[3] or since > last then return { epoch, last, 'epoch', 0 } end
+if since == last then return { epoch, last, 'ok', last + 1 } end
 local cutoff = 0
 if tonumber(ARGV[5]) > 0 then cutoff = now_ms() - tonumber(ARGV[5]) end
 local entries = redis.call('XRANGE', stream, '0-' .. (since + 1), '+')
