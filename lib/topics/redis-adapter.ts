@@ -130,6 +130,7 @@ export class RedisTopicAdapter implements TopicAdapter {
       prefix: this.options.prefix,
       sharded: this.options.sharded,
       instanceId: this.instanceId,
+      maxPendingBytes: this.options.maxPendingBytes,
       commands: () => (this.pub?.status === 'ready' ? this.pub as Redis : null),
       channelOf: (topic) => this.channelOf(topic)
     }, options)

@@ -35,6 +35,8 @@ export interface HistoryLink {
   readonly prefix: string
   readonly sharded: boolean
   readonly instanceId: Buffer
+  /** bytes of appends that may await Redis's answer (the adapter's maxPendingBytes) */
+  readonly maxPendingBytes: number
   /** the connection scripts run on, or null while it is not ready */
   commands (): Redis | null
   channelOf (topic: string): string
@@ -84,6 +86,12 @@ export class RedisTopicHistory implements TopicHistory {
   private readonly maxAge: string
   private readonly positionTtl: string
   private closed = false
+  /** bytes of appends sent and not yet answered */
+  private pendingBytes = 0
+  /** appends refused since maxPendingBytes was reached (0: not overloaded) */
+  private overloaded = 0
+  /** appends refused since Redis became unavailable */
+  private lostInOutage = 0
 
   constructor (private readonly link: HistoryLink, options: RedisHistoryOptions) {
     this.header = historyHeader(link.instanceId)
@@ -100,10 +108,39 @@ export class RedisTopicHistory implements TopicHistory {
 
   append (topic: string, data: string): void {
     if (this.closed) return
+    if (this.link.commands() === null) {
+      this.notKept()
+      return
+    }
+    // Redis connected but not answering: at most maxPendingBytes of appends wait for it
+    const size = data.length + topic.length
+    if (this.pendingBytes + size > this.link.maxPendingBytes) {
+      this.overloaded++
+      if (this.overloaded === 1) this.report(adapterError(RedisAdapterErrorCode.Overloaded, `Redis has not answered ${this.pendingBytes} bytes of publications on topics with history: new ones are not kept nor delivered until it catches up`, { unforwarded: 0, recovered: false }))
+      return
+    }
+    this.pendingBytes += size
     const args = [newEpoch(), data, this.maxMessages, this.maxAge, this.positionTtl, this.link.channelOf(topic), this.header, this.link.sharded ? '1' : '0']
-    this.run(APPEND, topic, args).then(undefined, (error: Error) => {
-      this.report(adapterError(RedisAdapterErrorCode.Unavailable, `a publication on "${topic}" was not kept nor delivered: ${error.message}`, { unforwarded: 1, recovered: false }))
+    this.run(APPEND, topic, args).then(() => { this.answered(size) }, (error: Error) => {
+      this.answered(size)
+      if (this.link.commands() === null) this.notKept()
+      else this.report(adapterError(RedisAdapterErrorCode.Unavailable, `a publication on "${topic}" was not kept nor delivered: ${error.message}`, { unforwarded: 1, recovered: false }))
     })
+  }
+
+  /** A publication not kept while Redis is unavailable: reported once per outage, counted. */
+  private notKept (): void {
+    this.lostInOutage++
+    if (this.lostInOutage === 1) this.report(adapterError(RedisAdapterErrorCode.Unavailable, 'Redis is unavailable: publications on topics with history are not kept nor delivered until it is back', { unforwarded: 0, recovered: false }))
+  }
+
+  /** Appends of `size` bytes answered; an overload ends at half the bound. */
+  private answered (size: number): void {
+    this.pendingBytes -= size
+    if (this.overloaded === 0 || this.pendingBytes > this.link.maxPendingBytes / 2) return
+    const lost = this.overloaded
+    this.overloaded = 0
+    this.report(adapterError(RedisAdapterErrorCode.Overloaded, `Redis caught up; ${lost} publication(s) on topics with history were not kept nor delivered meanwhile`, { unforwarded: lost, recovered: true }))
   }
 
   async read (topic: string, since: HistoryPosition): Promise<HistoryRead> {
@@ -166,6 +203,11 @@ export class RedisTopicHistory implements TopicHistory {
    * meanwhile are read from the streams; topics without a baseline get one.
    */
   resync (): void {
+    if (this.lostInOutage > 0) {
+      const lost = this.lostInOutage
+      this.lostInOutage = 0
+      this.report(adapterError(RedisAdapterErrorCode.Unavailable, `Redis is back; ${lost} publication(s) on topics with history were not kept nor delivered while it was unavailable`, { unforwarded: lost, recovered: true }))
+    }
     for (const [topic, track] of this.tracks) {
       if (track.epoch === null) void this.start(topic, track)
       else void this.fill(topic, track)

@@ -12,8 +12,8 @@ interface Instance { adapter: RedisTopicAdapter, store: RedisTopicHistory, host:
 
 const HISTORY: RedisHistoryOptions = { maxMessages: 100, maxAge: 300_000 }
 
-async function instance (t: Test, server: RedisServer, { history = HISTORY, name, prefix, sharded = false }: { history?: RedisHistoryOptions, name?: string, prefix?: string, sharded?: boolean } = {}): Promise<Instance> {
-  const adapter = redisAdapter({ url: server.url, sharded, ...(prefix === undefined ? {} : { prefix }), ...(name === undefined ? {} : { client: { connectionName: name } }) })
+async function instance (t: Test, server: RedisServer, { history = HISTORY, name, prefix, sharded = false, maxPendingBytes }: { history?: RedisHistoryOptions, name?: string, prefix?: string, sharded?: boolean, maxPendingBytes?: number } = {}): Promise<Instance> {
+  const adapter = redisAdapter({ url: server.url, sharded, ...(maxPendingBytes === undefined ? {} : { maxPendingBytes }), ...(prefix === undefined ? {} : { prefix }), ...(name === undefined ? {} : { client: { connectionName: name } }) })
   const store = adapter.history(history)
   const host = new HistoryRecorder()
   const adapterHost = new RecordingHost()
@@ -225,6 +225,44 @@ t.test('the subscriber connection killed while more is published than the stream
   const lost = b.host.errors.reduce((sum, e) => sum + Number((e as { unforwarded?: number }).unforwarded), 0)
   t.equal(lost, sent - offsets.length, 'every lost publication is counted')
   t.match(b.host.errors[0], { code: 'WS_ERR_ADAPTER_UNAVAILABLE', recovered: false })
+})
+
+t.test('Redis killed and restarted: appends meanwhile are reported once and counted, not kept; after the restart a new epoch from offset 1 (EVAL: the new server has no script)', async (t) => {
+  const server = await redisFor(t)
+  const a = await instance(t, server)
+  await a.adapter.subscribe('o')
+  a.store.append('o', '1')
+  await a.host.until(() => a.host.delivered.length === 1, 'delivered')
+  const before = a.host.delivered[0].epoch
+  const down = a.adapterHost.until(() => a.adapterHost.errors.some((e) => e.recovered === false), 'the outage seen')
+  await server.stop()
+  await down
+  for (let i = 0; i < 3; i++) a.store.append('o', '"lost"')
+  t.same(a.host.errors.map((e) => [e.code, (e as { recovered?: boolean }).recovered]), [['WS_ERR_ADAPTER_UNAVAILABLE', false]], 'reported once')
+  await server.start()
+  await a.host.until(() => a.host.errors.length === 2, 'the recovery reported')
+  t.match(a.host.errors[1], { code: 'WS_ERR_ADAPTER_UNAVAILABLE', recovered: true, unforwarded: 3 })
+  a.store.append('o', '"after"')
+  await a.host.until(() => a.host.delivered.length === 2, 'delivered after the restart')
+  t.equal(a.host.delivered[1].offset, 1)
+  t.not(a.host.delivered[1].epoch, before, 'Redis lost the position: a new epoch')
+})
+
+t.test('Redis frozen: appends past maxPendingBytes are refused, reported once, counted when it catches up; the rest delivered in order', async (t) => {
+  const server = await redisFor(t)
+  const a = await instance(t, server, { maxPendingBytes: 200 })
+  await a.adapter.subscribe('slow')
+  server.pause()
+  t.teardown(() => server.resume())
+  // 20 bytes each (data and topic): 10 fit
+  for (let i = 0; i < 30; i++) a.store.append('slow', `"${String(i).padStart(14, '0')}"`)
+  t.equal(a.host.errors.length, 1)
+  t.match(a.host.errors[0], { code: 'WS_ERR_ADAPTER_OVERLOADED', recovered: false })
+  server.resume()
+  await a.host.until(() => a.host.errors.length === 2 && a.host.delivered.length === 10, 'caught up')
+  t.match(a.host.errors[1], { code: 'WS_ERR_ADAPTER_OVERLOADED', recovered: true, unforwarded: 20 })
+  t.same(a.host.offsets('slow'), Array.from({ length: 10 }, (_, i) => i + 1))
+  t.same(a.host.delivered.map((p) => JSON.parse(p.data)), Array.from({ length: 10 }, (_, i) => String(i).padStart(14, '0')), 'the first ten, in order')
 })
 
 t.test('the prefix names the keys; EVALSHA falls back to EVAL after SCRIPT FLUSH', async (t) => {
