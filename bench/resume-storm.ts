@@ -15,7 +15,10 @@
  *   comes back with the `pid` and `offset` of its session (what socket.io-client sends when it
  *   reconnects) and the server replays the packets it missed.
  *
- * Run: npm run bench:resume -- [--clients=1000] [--missed=20] [--rounds=3] [--systems=fastify-rfc6455,socket.io]
+ * `--others=N`: N more publications per round on 100 other topics while the clients are away
+ * (an app has more than one topic; socket.io's adapter keeps every room in one stream).
+ *
+ * Run: npm run bench:resume -- [--clients=1000] [--missed=20] [--others=0] [--rounds=3] [--systems=fastify-rfc6455,socket.io]
  */
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Redis } from 'ioredis'
@@ -37,7 +40,7 @@ function arg (name: string, fallback: number): number {
 
 // ---- server side (a child process per instance) ----------------------------------------------
 
-interface Served { port: number, publish (n: number): void, count (): number }
+interface Served { port: number, publish (n: number, topic?: string): void, count (): number }
 
 async function serveOurs (redisUrl: string): Promise<Served> {
   const libUrl = process.env.BENCH_LIB ?? pathToFileURL(`${ROOT}lib/index.ts`).href
@@ -50,7 +53,7 @@ async function serveOurs (redisUrl: string): Promise<Served> {
   await app.listen({ host: '127.0.0.1', port: 0 })
   return {
     port: (app.server.address() as { port: number }).port,
-    publish: (n) => { app.publish(TOPIC, { n }) },
+    publish: (n, topic = TOPIC) => { app.publish(topic, { n }) },
     count: () => app.subscriberCount(TOPIC)
   }
 }
@@ -72,7 +75,7 @@ async function serveSocketIo (redisUrl: string): Promise<Served> {
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
   return {
     port: (http.address() as { port: number }).port,
-    publish: (n) => { server.to(TOPIC).emit('m', { n }) },
+    publish: (n, topic = TOPIC) => { server.to(topic).emit('m', { n }) },
     count: () => server.of('/').sockets.size
   }
 }
@@ -84,7 +87,8 @@ async function serverMain (): Promise<void> {
   serveIpc({
     cpu: () => { const { user, system } = process.cpuUsage(); return { micros: user + system } },
     publish: (message) => {
-      for (let n = Number(message.from); n < Number(message.from) + Number(message.count); n++) served.publish(n)
+      const topics = message.topics === undefined ? undefined : Number(message.topics)
+      for (let n = Number(message.from); n < Number(message.from) + Number(message.count); n++) served.publish(n, topics === undefined ? undefined : `other-${n % topics}`)
       return {}
     },
     count: () => ({ count: served.count() })
@@ -231,13 +235,16 @@ interface Sample { seconds: number, serverCpu: number, redisCpu: number, calls: 
 
 let published = 0
 
-async function round (system: System, clients: number, missed: number, round: number): Promise<Sample> {
+async function round (system: System, clients: number, missed: number, others: number, round: number): Promise<Sample> {
   // everyone is connected and up to date
   await serversHold(system, (c) => c[0] + c[1] === clients + 1, 'every client connected')
   system.clients.forEach((c) => c.drop())
   await serversHold(system, (c) => c[0] + c[1] === 1, 'every client gone')
   // published while they are away; the witness (on instance 0) sees them land
   const before = system.delivered
+  // publications on 100 other topics nobody of the storm subscribed to, made before the missed
+  // ones on the same connection: they are in Redis when the witness has the missed ones
+  if (others > 0) await system.servers[0].request('publish', { from: 1, count: others, topics: 100 })
   await system.servers[0].request('publish', { from: published + 1, count: missed })
   published += missed
   await deliveries(system, before + missed, 'the witness')
@@ -261,6 +268,7 @@ async function main (): Promise<void> {
   const clients = arg('clients', 1000)
   const missed = arg('missed', 20)
   const rounds = arg('rounds', 3)
+  const others = arg('others', 0)
   const kinds = (process.argv.find((a) => a.startsWith('--systems='))?.slice(10).split(',') ?? ['fastify-rfc6455', 'socket.io']) as Kind[]
   const libUrl = kinds.includes('fastify-rfc6455') ? buildLib(ROOT, 'resume-storm') : ''
   const results = new Map<Kind, Sample[]>()
@@ -275,7 +283,7 @@ async function main (): Promise<void> {
       await deliveries(system, before + 5 * (clients + 1), 'warm-up')
       const samples: Sample[] = []
       for (let r = 0; r < rounds + 1; r++) {
-        const sample = await round(system, clients, missed, r)
+        const sample = await round(system, clients, missed, others, r)
         // the first storm warms the JIT and the connections: not kept
         if (r > 0) samples.push(sample)
       }
@@ -286,7 +294,7 @@ async function main (): Promise<void> {
       await system.stop()
     }
   }
-  report(results, { clients, missed, rounds })
+  report(results, { clients, missed, rounds, others })
 }
 
 function median (values: number[]): number {
@@ -294,8 +302,8 @@ function median (values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]
 }
 
-function report (results: Map<Kind, Sample[]>, setup: { clients: number, missed: number, rounds: number }): void {
-  console.log(`resume storm: ${setup.clients} clients on 2 instances drop, ${setup.missed} publications while away, all resume at once on the other instance; ${setup.rounds} rounds (medians)`)
+function report (results: Map<Kind, Sample[]>, setup: { clients: number, missed: number, rounds: number, others: number }): void {
+  console.log(`resume storm: ${setup.clients} clients on 2 instances drop, ${setup.missed} publications while away (and ${setup.others} on 100 other topics), all resume at once on the other instance; ${setup.rounds} rounds (medians)`)
   console.log('| system | wall ms | server CPU ms | server CPU µs/client | Redis commands/client | Redis CPU µs/client | commands (per client) |')
   console.log('|---|---|---|---|---|---|---|')
   for (const [kind, samples] of results) {
