@@ -1,7 +1,9 @@
 // The Redis history store (lib/topics/redis-history.ts) on a real redis-server: offsets,
 // atomicity across connections, trimming, epochs, and the gap fill after a lost connection.
 import t, { type Test } from 'tap'
+import Fastify from 'fastify'
 import { Redis } from 'ioredis'
+import websocket from '../../lib/index.js'
 import { redisAdapter, type RedisTopicAdapter } from '../../lib/redis.js'
 import type { RedisHistoryOptions, RedisTopicHistory } from '../../lib/topics/redis-history.js'
 import { RecordingHost } from './host.js'
@@ -280,11 +282,14 @@ t.test('the prefix names the keys; EVALSHA falls back to EVAL after SCRIPT FLUSH
   t.same(a.host.errors, [])
 })
 
-t.test('history() on an adapter made from a Redis Cluster client, or twice, throws a coded error', async (t) => {
+t.test('history() on an adapter made from a Redis Cluster client, or twice, throws a coded error; the plugin\'s register() rejects with it', async (t) => {
   const { Cluster } = await import('ioredis')
   const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true })
   t.teardown(() => { cluster.disconnect() })
   t.throws(() => redisAdapter({ client: cluster }).history(HISTORY), { code: 'FST_ERR_WS_REDIS_OPTION' })
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await t.rejects(async () => { await app.register(websocket, { adapter: redisAdapter({ client: cluster }), history: true }) }, { code: 'FST_ERR_WS_REDIS_OPTION' })
   const adapter = redisAdapter({})
   adapter.history(HISTORY)
   t.throws(() => adapter.history(HISTORY), { code: 'FST_ERR_WS_REDIS_ADAPTER_IN_USE' })
