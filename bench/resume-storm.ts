@@ -187,7 +187,7 @@ async function startSystem (kind: Kind, clients: number, libUrl: string): Promis
 function deliveries (system: System, target: number, what: string): Promise<void> {
   if (system.delivered >= target) return Promise.resolve()
   return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${system.kind}: ${what} stalled at ${system.delivered}/${target}`)), 120_000)
+    const timer = setTimeout(() => reject(new Error(`${system.kind}: ${what} stalled at ${system.delivered}/${target}`)), 300_000)
     system.target = target
     system.reached = () => { clearTimeout(timer); system.reached = null; resolve() }
   })
