@@ -289,18 +289,23 @@ export class RedisTopicHistory implements TopicHistory {
   private async fill (topic: string, track: Track): Promise<void> {
     if (track.filling || track.epoch === null) return
     track.filling = true
-    const since = track.last
+    const asked = track.epoch
     let reply: Reply
     try {
-      reply = await this.run(READ, topic, [newEpoch(), this.positionTtl, track.epoch, since, this.maxAge]) as Reply
+      reply = await this.run(READ, topic, [newEpoch(), this.positionTtl, asked, track.last, this.maxAge]) as Reply
     } catch (error) {
       track.filling = false
-      // Redis is unavailable: resync() fills once it is back
-      if (this.tracks.get(topic) === track) this.report(adapterError(RedisAdapterErrorCode.Unavailable, `the missing publications of "${topic}" could not be read: ${(error as Error).message}`))
+      // Redis is unavailable (the adapter reports the outage): resync() fills once it is back
+      if (this.tracks.get(topic) === track && this.link.commands() !== null) this.report(adapterError(RedisAdapterErrorCode.Unavailable, `the missing publications of "${topic}" could not be read: ${(error as Error).message}`))
       return
     }
     track.filling = false
     if (this.tracks.get(topic) !== track) return
+    // a new stream arrived on pub/sub meanwhile: this answer is of the old one
+    if (track.epoch !== asked) {
+      this.drain(topic, track)
+      return
+    }
     const [epoch, last, status, first] = [String(reply[0]), Number(reply[1]), reply[2], Number(reply[3])]
     if (status === 'epoch') {
       // the stream was lost meanwhile: the new one from its start
