@@ -1,12 +1,11 @@
 /**
  * One Fastify instance of the multi-process history tests, run as a child process (see
  * ipc-child.ts): the plugin with `history` and the Redis adapter; /sub/:topic subscribes the
- * socket (resuming per its `resume` query parameter). Environment: REDIS_URL, HISTORY_MAX
- * (maxMessages, default 100).
+ * socket (resuming per its `resume` query parameter). Environment: REDIS_URL.
  *
  * Requests: `publish { topic, count, from }` publishes `{ n }` for n = from .. from + count - 1;
  * `flow { topic, from }` starts publishing `{ n }` from `from` on, one per millisecond, until
- * `stop`, which replies the last n published; `count { topic }` the local subscribers.
+ * `stop`, which replies the last n published.
  */
 import Fastify from 'fastify'
 import websocket from '../../lib/index.js'
@@ -16,7 +15,7 @@ import { notifyParent, serveIpc } from './ipc-child.js'
 const app = Fastify()
 await app.register(websocket, {
   adapter: redisAdapter({ url: process.env.REDIS_URL }),
-  history: { maxMessages: Number(process.env.HISTORY_MAX ?? 100) }
+  history: { maxMessages: 100 }
 })
 app.ws<{ Params: { topic: string } }>('/sub/:topic', (socket, request) => {
   socket.subscribe(request.params.topic)
@@ -43,7 +42,6 @@ serveIpc({
     const last = flowing.last
     flowing = null
     return { last }
-  },
-  count: (message) => ({ count: app.subscriberCount(String(message.topic)) })
+  }
 })
 notifyParent({ type: 'ready', port: (app.server.address() as { port: number }).port })

@@ -60,25 +60,27 @@ async function instances (t: Test, n: number, env: NodeJS.ProcessEnv): Promise<A
   return started.map((child) => ({ child, port: Number(child.ready.port) }))
 }
 
-/** Three instances; a subscriber on the first that saw `seen` publications of `news` (from the third) and left. */
-async function leftAfter (t: Test, seen: number, env: NodeJS.ProcessEnv = {}) {
-  const server = await redisFor(t)
-  const [a, b, c] = await instances(t, 3, { REDIS_URL: server.url, ...env })
+// one redis-server and three instances for every test of this file, each test on its own topic
+const server = await redisFor(t)
+const [a, b, c] = await instances(t, 3, { REDIS_URL: server.url })
+
+/** A subscriber on the first instance that saw `seen` publications of `topic` (from the third) and left. */
+async function leftAfter (t: Test, topic: string, seen: number) {
   // a subscriber that stays on the publishing instance: publications are kept once it has them
-  const witness = await Subscriber.open(t, c.port, 'news')
-  const leaving = await Subscriber.open(t, a.port, 'news')
+  const witness = await Subscriber.open(t, c.port, topic)
+  const leaving = await Subscriber.open(t, a.port, topic)
   await leaving.until(() => leaving.got.length === 1, 'subscribed')
   const fresh = leaving.got[0]
-  t.match(fresh, { type: 'subscribed', topic: 'news', offset: 0, recovered: 0 }, 'a fresh subscription')
-  await c.child.request('publish', { topic: 'news', count: seen, from: 1 })
+  t.match(fresh, { type: 'subscribed', topic, offset: 0, recovered: 0 }, 'a fresh subscription')
+  await c.child.request('publish', { topic, count: seen, from: 1 })
   await leaving.until(() => leaving.publications().length === seen, `the first ${seen}`)
   t.same(leaving.publications().map((m) => [m.offset, m.data?.n, m.epoch]), Array.from({ length: seen }, (_, i) => [i + 1, i + 1, fresh.epoch]))
   await leaving.close()
-  return { server, a, b, c, witness, epoch: fresh.epoch }
+  return { witness, epoch: fresh.epoch }
 }
 
 t.test('a subscriber that missed N publications resumes on another instance: exactly those N in order, then live with no gap and no duplicate at the seam, publications flowing during the replay', async (t) => {
-  const { b, c, witness, epoch } = await leftAfter(t, 10)
+  const { witness, epoch } = await leftAfter(t, 'news', 10)
   // missed while away
   await c.child.request('publish', { topic: 'news', count: 25, from: 11 })
   await witness.until(() => witness.publications().length === 35, 'the witness has all 35')
@@ -99,28 +101,29 @@ t.test('a subscriber that missed N publications resumes on another instance: exa
 })
 
 t.test('a resume past the history window: recovered false, reason too-old, then live from the current position', async (t) => {
-  const { b, c, witness, epoch } = await leftAfter(t, 3, { HISTORY_MAX: '5' })
-  await c.child.request('publish', { topic: 'news', count: 20, from: 4 })
-  await witness.until(() => witness.publications().length === 23, 'the witness has all 23')
-  const back = await Subscriber.open(t, b.port, 'news', { news: [epoch, 3] })
+  const { witness, epoch } = await leftAfter(t, 'sport', 3)
+  // the instances keep 100 (maxMessages): publication 4 is gone
+  await c.child.request('publish', { topic: 'sport', count: 101, from: 4 })
+  await witness.until(() => witness.publications().length === 104, 'the witness has all 104')
+  const back = await Subscriber.open(t, b.port, 'sport', { sport: [epoch, 3] })
   await back.until(() => back.got.length === 1, 'subscribed')
-  t.same(back.got[0], { type: 'subscribed', topic: 'news', epoch, offset: 23, recovered: false, reason: 'too-old' })
-  await c.child.request('publish', { topic: 'news', count: 1, from: 24 })
+  t.same(back.got[0], { type: 'subscribed', topic: 'sport', epoch, offset: 104, recovered: false, reason: 'too-old' })
+  await c.child.request('publish', { topic: 'sport', count: 1, from: 105 })
   await back.until(() => back.got.length === 2, 'the next one')
-  t.same(back.got[1], { type: 'publication', topic: 'news', epoch, offset: 24, data: { n: 24 } }, 'live continues, nothing replayed')
+  t.same(back.got[1], { type: 'publication', topic: 'sport', epoch, offset: 105, data: { n: 105 } }, 'live continues, nothing replayed')
 })
 
 t.test('a resume after Redis lost the stream (FLUSHALL): recovered false, reason epoch, then the new stream from its start', async (t) => {
-  const { server, b, c, epoch } = await leftAfter(t, 3)
+  const { epoch } = await leftAfter(t, 'weather', 3)
   const redis = new Redis(server.url)
   t.teardown(() => { redis.disconnect() })
   await redis.flushall()
-  const back = await Subscriber.open(t, b.port, 'news', { news: [epoch, 3] })
+  const back = await Subscriber.open(t, b.port, 'weather', { weather: [epoch, 3] })
   await back.until(() => back.got.length === 1, 'subscribed')
   const [subscribed] = back.got
-  t.match(subscribed, { type: 'subscribed', topic: 'news', offset: 0, recovered: false, reason: 'epoch' })
+  t.match(subscribed, { type: 'subscribed', topic: 'weather', offset: 0, recovered: false, reason: 'epoch' })
   t.not(subscribed.epoch, epoch, 'a new epoch')
-  await c.child.request('publish', { topic: 'news', count: 1, from: 4 })
+  await c.child.request('publish', { topic: 'weather', count: 1, from: 4 })
   await back.until(() => back.got.length === 2, 'the next one')
-  t.same(back.got[1], { type: 'publication', topic: 'news', epoch: subscribed.epoch, offset: 1, data: { n: 4 } })
+  t.same(back.got[1], { type: 'publication', topic: 'weather', epoch: subscribed.epoch, offset: 1, data: { n: 4 } })
 })
