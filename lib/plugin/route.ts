@@ -21,7 +21,7 @@ import { type ResolvedOptions, resolveOptions, type WebSocketRouteOptions } from
 import { closedBy, logClosed, logUpgradeCompleted } from './connection-log.js'
 import { addConnection, collectHooks, type Connections, deleteConnection, type HookLists } from './registry.js'
 import type { TopicHub } from '../topics/hub.js'
-import { takeResumeParameter } from './topics.js'
+import { takeResumeParameter } from './resume-parameter.js'
 import { kState } from './symbols.js'
 import { getUpgrade } from './upgrade.js'
 import type { WebSocketMetrics } from './metrics.js'

@@ -4,12 +4,9 @@
  * `app.websocketTopics` (the hub: its `adapterErrors` count and 'adapterError' events).
  * The decorators find the hub of the registration serving the context they are called on.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { kResumePositions, type WebSocket } from '../connection/connection.js'
+import type { FastifyInstance } from 'fastify'
 import { WebSocketUsageError, argumentError } from '../protocol/errors.js'
-import { parseResumeParameter } from '../topics/envelope.js'
-import { RESUME_PARAMETER } from '../topics/history.js'
-import { checkTopic, MAX_TOPIC_LENGTH, type TopicHub } from '../topics/hub.js'
+import { checkTopic, type TopicHub } from '../topics/hub.js'
 import { getState } from './route.js'
 
 function hubOf (instance: FastifyInstance): TopicHub {
@@ -66,28 +63,4 @@ export function startTopicAdapter (hub: TopicHub, done: (err?: Error) => void): 
   } else {
     done()
   }
-}
-
-/**
- * The upgrade's `resume` query parameter (topic history): the positions it gives are kept on the
- * socket for its subscriptions. A malformed one is ignored (logged at debug): it costs the client
- * its replay, never its connection.
- */
-export function takeResumeParameter (socket: WebSocket, request: FastifyRequest): void {
-  const url = request.raw.url ?? ''
-  const query = url.indexOf('?')
-  if (query === -1 || !url.includes(RESUME_PARAMETER, query)) return
-  let text: string | null
-  try {
-    text = new URLSearchParams(url.slice(query + 1)).get(RESUME_PARAMETER)
-  } catch {
-    text = null
-  }
-  if (text === null) return
-  const positions = parseResumeParameter(text, MAX_TOPIC_LENGTH)
-  if (typeof positions === 'string') {
-    request.log.debug({ reason: positions }, 'websocket resume parameter ignored')
-    return
-  }
-  socket[kResumePositions] = positions
 }

@@ -58,6 +58,14 @@ export interface TopicHubOptions {
 
 export type AdapterError = Error & { code?: string }
 
+/** A publication being appended to the in-process store, which delivers it within append(). */
+interface Appending {
+  /** the publisher, not delivered to */
+  readonly except: WebSocket | undefined
+  /** local subscribers that accepted it */
+  accepted: number
+}
+
 export function checkTopic (topic: unknown): asserts topic is string {
   if (typeof topic !== 'string' || topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
     throw argumentError('type', 'FST_ERR_WS_INVALID_TOPIC', `a topic is a non-empty string of at most ${MAX_TOPIC_LENGTH} characters`)
@@ -83,10 +91,13 @@ export class TopicHub extends EventEmitter {
   /** the store is the adapter's: it carries history publications to the other processes itself */
   private readonly sharedHistory: boolean
   private readonly resumptions: Resumptions | null
-  /** the publisher not to deliver to, while the in-process store delivers within append() */
-  private except: WebSocket | undefined = undefined
-  /** local subscribers that accepted the publication being appended (in-process store) */
-  private accepted = 0
+  /** the in-process store: it delivers within append() */
+  private readonly synchronous: boolean
+  /** the publication being appended to the in-process store: its publisher and its count */
+  private appending: Appending | null = null
+  /** writing to subscribers: deliveries caused meanwhile (a listener that publishes) wait in the backlog */
+  private delivering = false
+  private backlog: Array<[StreamPublication, Appending | null]> | null = null
 
   constructor (options: TopicHubOptions = {}) {
     super()
@@ -105,13 +116,15 @@ export class TopicHub extends EventEmitter {
       ? null
       : shared ?? new MemoryTopicHistory({ ...history, active: (topic) => this.subscribers.has(topic) })
     this.historyTopics = history?.topics
+    this.synchronous = this.history instanceof MemoryTopicHistory
     this.resumptions = this.history === null
       ? null
       : new Resumptions({
         history: this.history,
         maxHeld: history!.maxMessages,
-        synchronous: this.history instanceof MemoryTopicHistory,
-        onError: (error) => { this.adapterFailed(error) }
+        synchronous: this.synchronous,
+        onError: (error) => { this.adapterFailed(error) },
+        serially: (write) => { this.serially(write) }
       })
   }
 
@@ -250,31 +263,64 @@ export class TopicHub extends EventEmitter {
       throw argumentError('type', 'FST_ERR_WS_HISTORY_BINARY', `topic ${JSON.stringify(topic)} keeps a history: its publications are JSON (a string, a plain object or an array), not binary`)
     }
     const text = JSON.stringify(data)
-    this.except = except
-    this.accepted = 0
+    const outer = this.appending
+    const appending: Appending = { except, accepted: 0 }
+    if (this.synchronous) this.appending = appending
     try {
       this.history!.append(topic, text)
     } catch (err) {
       this.adapterFailed(err as AdapterError)
     } finally {
-      this.except = undefined
+      this.appending = outer
     }
     // an adapter without its own store: the other processes keep their own history of it
     if (this.forwards && !this.sharedHistory) this.callAdapter(() => this.adapter.publish({ topic, payload: Buffer.from(text), binary: false, json: true }))
-    return this.accepted
+    return appending.accepted
   }
 
   /** A publication with its offset, from the history store: its envelope, framed once, to the local subscribers. */
   deliverStream (publication: StreamPublication): void {
+    const appending = this.appending
+    if (this.delivering) {
+      (this.backlog ??= []).push([publication, appending])
+      return
+    }
+    this.serially(() => { this.writeStream(publication, appending) })
+  }
+
+  /**
+   * Run `write` (a delivery, or a subscription's answer and replay); the deliveries it causes (a
+   * socket's listener that publishes) wait until it is done, so that every subscriber receives a
+   * topic's publications in offset order.
+   */
+  private serially (write: () => void): void {
+    if (this.delivering) {
+      write()
+      return
+    }
+    this.delivering = true
+    try {
+      write()
+      const backlog = this.backlog
+      // the backlog may grow while it is written
+      if (backlog !== null) for (let i = 0; i < backlog.length; i++) this.writeStream(backlog[i][0], backlog[i][1])
+    } finally {
+      this.delivering = false
+      this.backlog = null
+    }
+  }
+
+  private writeStream (publication: StreamPublication, appending: Appending | null): void {
     const set = this.subscribers.get(publication.topic)
     if (set === undefined) return
     const message = new PreparedMessage(publicationEnvelope(publication))
     const seams = this.resumptions!.on(publication.topic)
+    const except = appending === null ? undefined : appending.except
     for (const socket of set) {
-      if (socket === this.except) continue
+      if (socket === except) continue
       // a subscriber whose replay is in flight holds it (./resume.ts)
       if (seams !== undefined && this.resumptions!.hold(seams, socket, publication, message)) continue
-      if (socket.sendPrepared(message)) this.accepted++
+      if (socket.sendPrepared(message) && appending !== null) appending.accepted++
     }
   }
 

@@ -150,8 +150,7 @@ export class MemoryTopicHistory implements TopicHistory {
     const now = this.now()
     let stream = this.streams.get(topic)
     if (stream === undefined) {
-      stream = new Stream(`${this.prefix}.${(++this.generation).toString(36)}`, this.maxMessages)
-      this.bytes += TOPIC_OVERHEAD
+      stream = this.create()
     } else {
       // the map keeps streams in order of their last publication: this one moves to the end
       this.streams.delete(topic)
@@ -181,35 +180,36 @@ export class MemoryTopicHistory implements TopicHistory {
   }
 
   read (topic: string, since: HistoryPosition): HistoryRead {
-    const stream = this.streams.get(topic)
-    if (stream === undefined) return this.fresh(topic, 'epoch')
+    const known = this.streams.get(topic)
+    const stream = known ?? this.start(topic)
     this.bytes -= stream.dropOlderThan(this.now() - this.maxAge)
     const position = { epoch: stream.epoch, offset: stream.last }
-    // a position of another stream, or one past this stream's end, is not of this stream
-    if (since.epoch !== stream.epoch || since.offset > stream.last) return { ok: false, reason: 'epoch', ...position }
+    // a position of another stream (one this store never had, too), or one past this stream's
+    // end, is not of this stream
+    if (known === undefined || since.epoch !== stream.epoch || since.offset > stream.last) return { ok: false, reason: 'epoch', ...position }
     if (since.offset + 1 < stream.first) return { ok: false, reason: 'too-old', ...position }
     return { ok: true, ...position, entries: stream.after(since.offset) }
   }
 
   position (topic: string): HistoryPosition {
-    const stream = this.streams.get(topic)
-    if (stream === undefined) return this.fresh(topic, undefined)
+    const stream = this.streams.get(topic) ?? this.start(topic)
     return { epoch: stream.epoch, offset: stream.last }
   }
 
   /**
-   * A topic never published to: its stream starts now (empty), so that a subscriber's position
-   * stays valid for the publications that follow.
+   * A topic never published to, asked for by a subscriber: its stream starts now (empty), so that
+   * the subscriber's position stays valid for the publications that follow.
    */
-  private fresh (topic: string, reason: 'epoch'): HistoryRead
-  private fresh (topic: string, reason: undefined): HistoryPosition
-  private fresh (topic: string, reason: 'epoch' | undefined): HistoryRead | HistoryPosition {
-    const stream = new Stream(`${this.prefix}.${(++this.generation).toString(36)}`, this.maxMessages)
+  private start (topic: string): Stream {
+    const stream = this.create()
     this.streams.set(topic, stream)
-    this.bytes += TOPIC_OVERHEAD
     this.bound(stream)
-    const position = { epoch: stream.epoch, offset: 0 }
-    return reason === undefined ? position : { ok: false, reason, ...position }
+    return stream
+  }
+
+  private create (): Stream {
+    this.bytes += TOPIC_OVERHEAD
+    return new Stream(`${this.prefix}.${(++this.generation).toString(36)}`, this.maxMessages)
   }
 
   /** Drop aged publications everywhere; forget the topics left empty that have no local subscriber. */

@@ -31,6 +31,8 @@ export interface ResumeHost {
   /** the store delivers within append(): a read can never be ahead of the live stream */
   readonly synchronous: boolean
   onError (error: Error & { code?: string }): void
+  /** run a write to a socket; deliveries it causes wait until it is done (offset order) */
+  serially (write: () => void): void
 }
 
 /** One socket's seam on one topic. */
@@ -68,12 +70,14 @@ export class Resumptions {
       return
     }
     if (!isPromise(result)) {
-      this.answer(socket, topic, result, this.host.synchronous ? null : this.open(socket, topic))
+      const answer = result
+      const seam = this.host.synchronous ? null : this.open(socket, topic)
+      this.host.serially(() => { this.answer(socket, topic, answer, seam) })
       return
     }
     const seam = this.open(socket, topic)
     result.then((answer) => {
-      if (this.seamOf(socket, topic) === seam) this.answer(socket, topic, answer, seam)
+      if (this.seamOf(socket, topic) === seam) this.host.serially(() => { this.answer(socket, topic, answer, seam) })
     }, (err: unknown) => {
       if (this.seamOf(socket, topic) !== seam) return
       this.drop(socket, topic)

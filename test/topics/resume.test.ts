@@ -3,6 +3,7 @@
 // with the in-process store and with a store whose reads and deliveries are asynchronous.
 import t from 'tap'
 import { WebSocket as WsClient } from 'ws'
+import type { TopicAdapter, TopicAdapterHost, TopicPublication } from '../../lib/index.js'
 import { parseResumeParameter } from '../../lib/topics/envelope.js'
 import { type Message, SlowHistoryAdapter, closeClient, historyApp, jsonClient, resumeUrl, subscribers } from './history-helpers.js'
 
@@ -186,4 +187,84 @@ t.test('a store that fails to read: the socket is closed with 1013, the failure 
   t.match(errors, [{ code: 'TEST_STORE_DOWN' }])
   t.equal(app.websocketTopics.adapterErrors, 1)
   t.equal(client.ws.readyState, WsClient.CLOSED)
+})
+
+t.test('unsubscribed while the read is in flight: no `subscribed`, no replay, nothing held', async (t) => {
+  const adapter = new SlowHistoryAdapter()
+  const { app, base } = await historyApp(t, true, { adapter }, (app) => {
+    app.ws('/flip', (socket) => {
+      socket.subscribe('flip')
+      socket.on('message', () => {
+        socket.unsubscribe('flip')
+        socket.send({ type: 'unsubscribed' })
+      })
+    })
+    app.ws('/ping', (socket) => { socket.on('message', () => socket.send({ type: 'pong' })) })
+  })
+  const store = adapter.store!
+  store.reads.closed = true
+  const client = await jsonClient(`${base}/flip?resume=${encodeURIComponent(JSON.stringify({ flip: ['e', 0] }))}`)
+  await store.reads.arrived()
+  client.ws.send('leave')
+  await client.next(1)
+  app.publish('flip', { i: 1 })
+  store.reads.open()
+  // a round trip after the read was answered: anything sent for the subscription would come first
+  client.ws.send('again')
+  t.same(await client.next(2), [{ type: 'unsubscribed' }, { type: 'unsubscribed' }])
+  await closeClient(client)
+})
+
+t.test('an adapter without a store of its own: each process keeps its own history of what it receives', async (t) => {
+  // two apps linked by a user's adapter that hands every publication to the other app
+  class LinkAdapter implements TopicAdapter {
+    peer: LinkAdapter | null = null
+    host: TopicAdapterHost | null = null
+    init (host: TopicAdapterHost): void { this.host = host }
+    subscribe (): void {}
+    unsubscribe (): void {}
+    publish (publication: TopicPublication): void { this.peer?.host?.deliver(publication) }
+    async subscriberCount (topic: string): Promise<number> { return this.host?.localCount(topic) ?? 0 }
+    async close (): Promise<void> {}
+  }
+  const a = new LinkAdapter()
+  const b = new LinkAdapter()
+  a.peer = b
+  b.peer = a
+  const one = await historyApp(t, true, { adapter: a })
+  const two = await historyApp(t, true, { adapter: b })
+  const there = await jsonClient(resumeUrl(two.base, 'x'))
+  const [subscribed] = await there.next(1)
+  one.app.publish('x', { from: 'one' })
+  one.app.publish('x', 'two')
+  const got = await there.next(3)
+  t.same(got.slice(1).map((m) => [m.epoch, m.offset, m.data]), [[subscribed.epoch, 1, { from: 'one' }], [subscribed.epoch, 2, 'two']],
+    'the receiving process gives its own offsets, in its own epoch')
+  const here = await jsonClient(resumeUrl(one.base, 'x'))
+  t.match((await here.next(1))[0], { type: 'subscribed', offset: 2, recovered: 0 }, 'the publishing process kept them too')
+  t.not((here.got[0]).epoch, subscribed.epoch)
+  await closeClient(there)
+  await closeClient(here)
+})
+
+t.test('a listener that publishes while a publication is being written: every subscriber still gets offset order', async (t) => {
+  const { app, base } = await historyApp(t, true, {}, (app) => {
+    app.ws('/drop', { maxBufferedAmount: 1, bufferedAmountPolicy: 'drop' }, (socket) => {
+      socket.subscribe('r')
+      // a dropped publication (this socket's buffer is full) makes it publish: a delivery within a delivery
+      socket.once('dropped', () => { app.publish('r', { nested: true }) })
+    })
+  })
+  const dropping = await jsonClient(`${base}/drop`)
+  await dropping.next(1)
+  const reader = await jsonClient(resumeUrl(base, 'r'))
+  await reader.next(1)
+  await subscribers(app, 'r', 2)
+  app.publish('r', { n: 1 })
+  app.publish('r', { n: 2 })
+  const got = await reader.next(4)
+  t.same(offsets(got), ['subscribed:0', 1, 2, 3])
+  t.same(got[3].data, { nested: true })
+  await closeClient(dropping)
+  await closeClient(reader)
 })
