@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events'
 import type { HistoryHost, StreamPublication } from '../../lib/topics/history.js'
+import { untilChange } from './host.js'
 
 export class HistoryRecorder extends EventEmitter implements HistoryHost {
   readonly delivered: StreamPublication[] = []
@@ -21,17 +22,7 @@ export class HistoryRecorder extends EventEmitter implements HistoryHost {
 
   /** Resolve when `check()` holds (checked now and after every delivery or error). */
   until (check: () => boolean, what: string, ms = 20_000): Promise<void> {
-    if (check()) return Promise.resolve()
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.off('change', onChange); reject(new Error(`deadline: ${what} (delivered ${this.delivered.length})`)) }, ms)
-      const onChange = (): void => {
-        if (!check()) return
-        clearTimeout(timer)
-        this.off('change', onChange)
-        resolve()
-      }
-      this.on('change', onChange)
-    })
+    return untilChange(this, check, () => `${what} (delivered ${this.delivered.length})`, ms)
   }
 
   /** `epoch:offset:data` of each delivery of `topic`, in order. */

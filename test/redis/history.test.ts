@@ -37,13 +37,19 @@ async function redisNow (redis: Redis): Promise<number> {
   return Number(s) * 1000 + Math.floor(Number(us) / 1000)
 }
 
-t.test('offsets start at 1 and grow by one; every instance, the publisher too, delivers each once in order; read() gives what follows a position', async (t) => {
+/** A redis-server, an inspecting connection, and two instances both subscribed to `topic`. */
+async function pairOn (t: Test, topic: string, options: { sharded?: boolean } = {}): Promise<{ server: RedisServer, redis: Redis, a: Instance, b: Instance }> {
   const server = await redisFor(t)
   const redis = await inspector(t, server)
-  const a = await instance(t, server)
-  const b = await instance(t, server)
-  await a.adapter.subscribe('news')
-  await b.adapter.subscribe('news')
+  const a = await instance(t, server, options)
+  const b = await instance(t, server, options)
+  await a.adapter.subscribe(topic)
+  await b.adapter.subscribe(topic)
+  return { server, redis, a, b }
+}
+
+t.test('offsets start at 1 and grow by one; every instance, the publisher too, delivers each once in order; read() gives what follows a position', async (t) => {
+  const { redis, a, b } = await pairOn(t, 'news')
   const start = await a.store.position('news')
   t.equal(start.offset, 0, 'a new stream is at offset 0')
   t.ok(start.epoch.length > 0 && start.epoch.length <= 64)
@@ -69,11 +75,7 @@ t.test('offsets start at 1 and grow by one; every instance, the publisher too, d
 
 for (const sharded of [false, true]) {
   t.test(`two publishers on two connections at once: every offset given once, each publisher's order kept, one order everywhere (${sharded ? 'SPUBLISH' : 'PUBLISH'})`, async (t) => {
-    const server = await redisFor(t)
-    const a = await instance(t, server, { sharded })
-    const b = await instance(t, server, { sharded })
-    await a.adapter.subscribe('race')
-    await b.adapter.subscribe('race')
+    const { a, b } = await pairOn(t, 'race', { sharded })
     const { epoch } = await a.store.position('race')
     const n = 300
     for (let i = 0; i < n; i++) {
@@ -143,12 +145,7 @@ t.test('maxAge Infinity: no age limit, no expiry of the keys', async (t) => {
 })
 
 t.test('FLUSHALL: a new epoch; the old position is refused with reason epoch; the new stream starts at 1 and is delivered', async (t) => {
-  const server = await redisFor(t)
-  const redis = await inspector(t, server)
-  const a = await instance(t, server)
-  const b = await instance(t, server)
-  await a.adapter.subscribe('room')
-  await b.adapter.subscribe('room')
+  const { redis, a, b } = await pairOn(t, 'room')
   for (let i = 1; i <= 3; i++) a.store.append('room', String(i))
   for (const { host } of [a, b]) await host.until(() => host.delivered.length === 3, 'three delivered')
   const before = await a.store.position('room')
@@ -240,6 +237,8 @@ t.test('Redis killed and restarted: appends meanwhile are reported once and coun
   await server.stop()
   await down
   for (let i = 0; i < 3; i++) a.store.append('o', '"lost"')
+  // an append sent as the publisher connection closed fails when the close is processed
+  await a.host.until(() => a.host.errors.length > 0, 'the loss reported')
   t.same(a.host.errors.map((e) => [e.code, (e as { recovered?: boolean }).recovered]), [['WS_ERR_ADAPTER_UNAVAILABLE', false]], 'reported once')
   await server.start()
   await a.host.until(() => a.host.errors.length === 2, 'the recovery reported')
