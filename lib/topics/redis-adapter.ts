@@ -22,7 +22,9 @@
 import { randomBytes } from 'node:crypto'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { TopicAdapter, TopicAdapterHost, TopicPublication } from './adapter.js'
+import type { HistoryOptions } from './history.js'
 import { decodeEnvelope, encodePresenceReply, encodePresenceRequest, encodePublication, EnvelopeKind, HEADER_LENGTH, INSTANCE_ID_LENGTH, type PublicationKind } from './redis-envelope.js'
+import { RedisTopicHistory } from './redis-history.js'
 import { PresenceRequests } from './redis-presence.js'
 import { RedisAdapterErrorCode, adapterError, checkRedisAdapterOptions, type CheckedRedisAdapterOptions, type RedisAdapterOptions } from './redis-options.js'
 
@@ -92,6 +94,8 @@ export class RedisTopicAdapter implements TopicAdapter {
   private overloaded = false
   private unforwardedInOverload = 0
   private closed = false
+  /** the history of topics in Redis, once the hub asked for it */
+  private historyStore: RedisTopicHistory | null = null
 
   constructor (options: RedisAdapterOptions = {}) {
     this.options = checkRedisAdapterOptions(options)
@@ -110,6 +114,27 @@ export class RedisTopicAdapter implements TopicAdapter {
    */
   private keyOf (topic: string): string {
     return Buffer.from(this.channelOf(topic)).toString()
+  }
+
+  /**
+   * The history of topics kept in Redis (one stream per topic), over this adapter's
+   * connections; the hub asks for it when the plugin's `history` option is on. Redis Cluster
+   * is refused: a topic's keys and its channel are not placed in one hash slot.
+   */
+  history (options: HistoryOptions): RedisTopicHistory {
+    if (this.historyStore !== null) throw adapterError(RedisAdapterErrorCode.InUse, 'this Redis adapter already keeps a topic history')
+    if (this.options.client instanceof Cluster) {
+      throw adapterError(RedisAdapterErrorCode.Option, 'topic history in Redis needs one Redis server (or a Sentinel-managed one), not a Redis Cluster')
+    }
+    this.historyStore = new RedisTopicHistory({
+      prefix: this.options.prefix,
+      sharded: this.options.sharded,
+      instanceId: this.instanceId,
+      maxPendingBytes: this.options.maxPendingBytes,
+      commands: () => (this.pub?.status === 'ready' ? this.pub as Redis : null),
+      channelOf: (topic) => this.channelOf(topic)
+    }, options)
+    return this.historyStore
   }
 
   async init (host: TopicAdapterHost): Promise<void> {
@@ -137,13 +162,16 @@ export class RedisTopicAdapter implements TopicAdapter {
     const channel = this.keyOf(topic)
     if (this.channels.get(channel) === topic) return
     this.channels.set(channel, topic)
-    return this.listen([channel])
+    const listening = this.listen([channel])
+    this.historyStore?.subscribe(topic, listening)
+    return listening
   }
 
   unsubscribe (topic: string): Promise<void> | undefined {
     const channel = this.keyOf(topic)
     if (this.channels.get(channel) !== topic) return
     this.channels.delete(channel)
+    this.historyStore?.unsubscribe(topic)
     const sub = this.sub
     if (sub === null || sub.status !== 'ready') return
     const command = this.options.sharded ? sub.sunsubscribe(channel) : sub.unsubscribe(channel)
@@ -264,6 +292,12 @@ export class RedisTopicAdapter implements TopicAdapter {
       }
       case EnvelopeKind.PresenceReply:
         if (channel === this.replyChannel) this.presence.answer(envelope.requestId, envelope.count)
+        return
+      case EnvelopeKind.History: {
+        // delivered by every instance, the publisher too: the offsets give the one order
+        const topic = this.channels.get(channel)
+        if (topic !== undefined) this.historyStore?.received(topic, envelope.epoch, envelope.offset, envelope.data.toString())
+      }
     }
   }
 
@@ -274,6 +308,8 @@ export class RedisTopicAdapter implements TopicAdapter {
     // the outage ends once every wanted channel is subscribed again
     if (!this.down || this.closed || this.sub?.status !== 'ready' || this.pub?.status !== 'ready') return
     this.down = false
+    // what was published on history topics meanwhile is read from their streams
+    this.historyStore?.resync()
     const lost = this.unforwardedInOutage
     this.unforwardedInOutage = 0
     this.host?.onError(adapterError(RedisAdapterErrorCode.Unavailable, `Redis is back; ${lost} publication(s) were delivered to this instance's subscribers only while it was unavailable`, { unforwarded: lost, recovered: true }))
@@ -284,6 +320,7 @@ export class RedisTopicAdapter implements TopicAdapter {
     if (this.closed || this.down) return
     this.down = true
     this.stats.outages++
+    this.historyStore?.down()
     this.host?.onError(adapterError(RedisAdapterErrorCode.Unavailable, 'Redis is unavailable: publications reach this instance\'s subscribers only until it is back', { unforwarded: 0, recovered: false }))
   }
 

@@ -8,6 +8,21 @@ import type { TopicAdapterHost, TopicPublication } from '../../lib/topics/adapte
 
 export type ReportedError = Error & { code?: string, unforwarded?: number, recovered?: boolean }
 
+/** Resolve when `check()` holds, checked now and on every 'change' of `emitter`, within `ms`. */
+export function untilChange (emitter: EventEmitter, check: () => boolean, what: string | (() => string), ms: number): Promise<void> {
+  if (check()) return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { emitter.off('change', onChange); reject(new Error(`deadline: ${typeof what === 'string' ? what : what()}`)) }, ms)
+    const onChange = (): void => {
+      if (!check()) return
+      clearTimeout(timer)
+      emitter.off('change', onChange)
+      resolve()
+    }
+    emitter.on('change', onChange)
+  })
+}
+
 export class RecordingHost extends EventEmitter implements TopicAdapterHost {
   readonly delivered: TopicPublication[] = []
   readonly errors: ReportedError[] = []
@@ -29,17 +44,7 @@ export class RecordingHost extends EventEmitter implements TopicAdapterHost {
 
   /** Resolve when `check()` holds (checked now and after every delivery or error). */
   until (check: () => boolean, what: string, ms = 15_000): Promise<void> {
-    if (check()) return Promise.resolve()
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.off('change', onChange); reject(new Error(`deadline: ${what}`)) }, ms)
-      const onChange = (): void => {
-        if (!check()) return
-        clearTimeout(timer)
-        this.off('change', onChange)
-        resolve()
-      }
-      this.on('change', onChange)
-    })
+    return untilChange(this, check, what, ms)
   }
 
   texts (): string[] {
