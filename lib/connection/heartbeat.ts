@@ -8,6 +8,11 @@
  * from the shortest configured deadline (a quarter of it, between 5 ms and 1 s), so a deadline
  * of T ms fires between T and T + 2 x resolution. The timer is unref'd and stopped as soon as
  * no connection is watched, so an idle process holds no timer.
+ *
+ * A tick that comes late (the event loop was blocked: a long synchronous task, a GC pause, a
+ * starved process) runs before the bytes that arrived meanwhile are read, so it judges no peer:
+ * the heartbeat, idle and incomplete-message deadlines wait for the next tick, after a poll for
+ * I/O. The deadlines that do not depend on the peer (max lifetime, credentials) fire on it.
  */
 
 import { EventEmitter } from 'node:events'
@@ -26,6 +31,9 @@ export interface LivenessOptions {
 }
 
 export type ExpiryReason = 'heartbeat' | 'idle' | 'lifetime' | 'incomplete-message' | 'credentials'
+
+/** 'late': the clock's tick came after a blocked event loop, before pending reads ran */
+type Tick = 'on-time' | 'late'
 
 /** The clock's calls into a connection, keyed by symbols so they stay off its public surface. */
 export const kHeartbeatPing: unique symbol = Symbol('fastify-rfc6455.heartbeatPing')
@@ -127,7 +135,7 @@ export abstract class LivenessEmitter extends EventEmitter<WebSocketEvents> {
   }
 
   /** Called by the clock. */
-  [kTick] (now: number): void {
+  [kTick] (now: number, tick: Tick): void {
     const o = this.livenessOptions ?? NO_LIVENESS
     const bits = this.livenessBits
     if ((bits & SAW_BYTES) !== 0) { this.lastBytes = now; this.pingSentAt = 0 }
@@ -136,6 +144,8 @@ export abstract class LivenessEmitter extends EventEmitter<WebSocketEvents> {
     if (this.budget !== null) this.budget.refill(now)
     if (this.credentialsExpireAt !== 0 && now >= this.credentialsExpireAt) return this.fire('credentials')
     if (o.maxLifetime > 0 && now - this.opened >= o.maxLifetime) return this.fire('lifetime')
+    // what the peer sent while the loop was blocked is still unread: judge it on the next tick
+    if (tick === 'late') return
     if (o.idleTimeout > 0 && now - this.lastMessage >= o.idleTimeout) return this.fire('idle')
     if (o.incompleteMessageTimeout > 0) {
       if (!this[kInMessage]) this.messageStartedAt = 0
@@ -179,6 +189,10 @@ class LivenessClock {
   private readonly watched = new Set<LivenessEmitter>()
   private timer: NodeJS.Timeout | null = null
   private resolution = Infinity
+  /** when the last tick ran (or the timer started), on this module's clock */
+  private lastTick = 0
+  /** the last tick was late and judged no peer */
+  private deferred = false
   /** how many intervals were ever created (for tests: one per busy period, not per socket) */
   timersCreated = 0
 
@@ -211,15 +225,23 @@ class LivenessClock {
     if (this.timer !== null) clearInterval(this.timer)
     this.timersCreated++
     this.timer = setInterval(this.onTick, this.resolution)
+    this.lastTick = now()
+    this.deferred = false
     this.timer.unref()
   }
 
   private readonly onTick = (): void => {
     const time = now()
+    // more than a period behind: the loop was blocked and the bytes that came meanwhile wait in
+    // the kernel. The next tick follows a poll for I/O and judges, late or not (a loop that is
+    // always behind still finds dead peers).
+    const tick: Tick = !this.deferred && time - this.lastTick > 2 * this.resolution ? 'late' : 'on-time'
+    this.deferred = tick === 'late'
+    this.lastTick = time
     // a Set iterates entries added during iteration too; deleting while iterating is safe
     for (const item of this.watched) {
       try {
-        item[kTick](time)
+        item[kTick](time, tick)
       } catch {
         // a failing target must not stop the clock for every other connection
       }

@@ -115,7 +115,11 @@ t.test('the chat page survives a server restart through the client', async (t) =
   for (const page of [ann, bob]) {
     await page.getByText('connected', { exact: true }).waitFor({ timeout: 15000 })
   }
-  // each page took its seat again with a new join request
+  // each page took its seat again with a new join request: its reply logs a second "joined" line
+  // (the member list still shows the names from before the restart, so it proves nothing yet)
+  for (const [page, name] of [[ann, 'ann'], [bob, 'bob']] as const) {
+    await page.locator('#log li', { hasText: `joined restart as ${name}` }).nth(1).waitFor({ timeout: 5000 })
+  }
   await ann.locator('#members', { hasText: 'ann, bob' }).waitFor({ timeout: 5000 })
   t.equal(app.subscriberCount('room:restart'), 2, 'both pages are subscribed on the new server')
   await ann.fill('#text', 'after')

@@ -41,6 +41,34 @@ t.test('heartbeat: a peer that answers every Ping stays open', async (t) => {
   await deadline(once(ws, 'close'), 3000, 'close')
 })
 
+t.test('heartbeat: a Pong that arrived while the event loop was blocked still answers the Ping', async (t) => {
+  const { ws, client, close } = await tcpPair({ ...off, heartbeatInterval: 100 })
+  t.teardown(close)
+  const expired = once(ws, 'close').then(() => ws.expiredBy)
+  const [ping] = await client.waitFrames(1, 3000)
+  t.equal(ping.opcode, 0x9)
+  client.write(clientFrame(0xa, ping.payload)) // the Pong waits in the server's kernel buffer
+  // a synchronous task blocks the loop for 3.5 heartbeat intervals (as a GC pause or a starved
+  // process would): the clock's next tick runs before the read of the Pong
+  const blockedUntil = Date.now() + 350
+  while (Date.now() < blockedUntil) { /* blocked */ }
+  // the peer answers the next two Pings too; the connection must outlive all three
+  let answered = 1
+  await Promise.race([
+    client.until(() => {
+      const pings = client.frames().filter((f) => f.opcode === 0x9)
+      while (answered < pings.length) client.write(clientFrame(0xa, pings[answered++].payload))
+      return answered >= 3
+    }, 5000, 'three pings answered'),
+    expired.then((by) => { throw new Error(`closed (expiredBy ${String(by)}) though the peer answered every Ping`) })
+  ])
+  t.equal(ws.expiredBy, null)
+  t.equal(ws.readyState, WebSocket.OPEN)
+  ws.close(1000)
+  client.write(clientFrame(0x8, Buffer.from([0x03, 0xe8])))
+  await deadline(once(ws, 'close'), 3000, 'close')
+})
+
 t.test('one shared timer for all connections, stopped when the last one closes', async (t) => {
   const before = clock.timersCreated
   t.equal(clock.running, false, 'no timer while no connection is watched')

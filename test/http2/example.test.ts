@@ -12,7 +12,11 @@ import { binary, expectBinary, expectClose, expectText, RawWebSocket, text } fro
 import { deadline } from '../plugin/helpers.js'
 import { h2connect, h2request, selfSigned } from './helpers.js'
 
-/** Start the example on port 0; resolves with its origin once it logs that it listens. */
+/**
+ * Start the example on port 0; resolves with its origin once it logs that it listens. The deadline
+ * (120 s) is for a child that hangs: loading tsx and fastify and making a certificate took over
+ * 30 s on a loaded machine.
+ */
 async function runExample (t: Test, env: Record<string, string>): Promise<string> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/http2.ts'], {
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'production', ...env },
@@ -27,7 +31,7 @@ async function runExample (t: Test, env: Record<string, string>): Promise<string
       if (match !== null) resolve(match[1])
     })
     child.once('exit', (code) => reject(new Error(`example exited with ${String(code)}: ${out}`)))
-  }), 'the example to listen', 30_000)
+  }), 'the example to listen', 120_000)
 }
 
 async function exercise (t: Test, origin: string): Promise<string> {

@@ -9,7 +9,10 @@ import { askUntil, freePort, redisFor } from './redis-server.js'
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/pubsub.ts', import.meta.url))
 
-/** Run the example; resolves with its port once it logged that it listens (deadline 30 s). */
+/**
+ * Run the example; resolves with its port once it logged that it listens. The deadline (120 s) is
+ * for a child that hangs: a child loading tsx and fastify took over 30 s on a loaded machine.
+ */
 async function runExample (t: Test, env: Record<string, string>): Promise<number> {
   const port = await freePort()
   const child = spawn(process.execPath, ['--import', 'tsx', EXAMPLE], {
@@ -20,7 +23,7 @@ async function runExample (t: Test, env: Record<string, string>): Promise<number
   t.teardown(async () => { child.kill('SIGKILL'); await exited })
   let output = ''
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`example not listening within 30 s:\n${output}`)), 30_000)
+    const timer = setTimeout(() => reject(new Error(`example not listening within 120 s:\n${output}`)), 120_000)
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString()
       if (output.includes(`listening at http://127.0.0.1:${port}`)) { clearTimeout(timer); resolve() }

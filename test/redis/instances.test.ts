@@ -11,6 +11,11 @@ import { redisFor, type RedisServer } from './redis-server.js'
 
 const INSTANCE = fileURLToPath(new URL('./instance.ts', import.meta.url))
 
+// fifteen child processes in all (three per test): 47 s alone on Node 20 in a loaded CI, and past
+// the suite's 120 s per file on a machine shared with other workers. The deadlines inside (a
+// child's readiness, each settle and each wait) still bound every step.
+t.setTimeout(600_000)
+
 async function redisAndInspector (t: Test): Promise<{ server: RedisServer, inspect: Redis }> {
   const server = await redisFor(t)
   const inspect = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true })

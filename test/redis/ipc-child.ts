@@ -42,7 +42,11 @@ export class IpcChild extends EventEmitter {
     })
   }
 
-  /** Start `script` and wait (deadline 30 s) for its `{ type: 'ready' }` message. */
+  /**
+   * Start `script` and wait for its `{ type: 'ready' }` message. The deadline (120 s) is for a
+   * child that hangs, not a measure: on a starved CI machine three children starting together
+   * took over 30 s (loading tsx, fastify and ioredis is CPU-bound).
+   */
   static async start (script: string, options: { name: string, env?: NodeJS.ProcessEnv, nodeArgs?: string[] }): Promise<IpcChild> {
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', script], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -50,7 +54,7 @@ export class IpcChild extends EventEmitter {
     })
     const ipc = new IpcChild(child, options.name)
     ipc.ready = await new Promise<Message>((resolve, reject) => {
-      const timer = setTimeout(() => { void ipc.kill(); reject(new Error(`${options.name} not ready within 30 s`)) }, 30_000)
+      const timer = setTimeout(() => { void ipc.kill(); reject(new Error(`${options.name} not ready within 120 s`)) }, 120_000)
       const onEvent = (message: Message): void => {
         if (message.type !== 'ready') return
         clearTimeout(timer)
@@ -113,12 +117,14 @@ export function serveIpc (handlers: Record<string, Handler>): void {
         return handler(message)
       })
       .then(
-        (reply) => process.send?.({ ...(reply as Message | undefined), id }),
-        (error: Error & { code?: string }) => process.send?.({ id, error: error.message, code: error.code })
+        (reply) => notifyParent({ ...(reply as Message | undefined), id }),
+        (error: Error & { code?: string }) => notifyParent({ id, error: error.message, code: error.code })
       )
   })
 }
 
 export function notifyParent (message: Message): void {
-  process.send?.(message)
+  // the parent may be gone already (its test timed out): the 'disconnect' handler is exiting
+  // this child, and a send on the closed channel would crash it with ERR_IPC_CHANNEL_CLOSED
+  if (process.connected) process.send?.(message)
 }
