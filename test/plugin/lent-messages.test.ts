@@ -311,3 +311,25 @@ t.test('a permessage-deflate connection does not lend', async (t) => {
   t.equal(same(kept, sent), sent.length, 'uncompressed messages on a deflate connection are not lent')
   t.equal(lentSlabsInUse(), 0, 'no slab taken')
 })
+
+t.test('injectWS: what the in-memory client receives is its own, not a view of a reused slab', async (t) => {
+  const app = Fastify()
+  await app.register(websocket, { lentMessages: true })
+  app.ws('/echo', (socket: WebSocket) => {
+    socket.on('message', (data: Buffer) => { socket.send(data) })
+  })
+  t.teardown(() => app.close())
+  await app.ready()
+  const client = await app.injectWS('/echo')
+  const sent = Array.from({ length: 8 }, () => randomBytes(64 * KiB))
+  const kept: Buffer[] = []
+  for (const data of sent) {
+    const echo = deadline(new Promise<Buffer>((resolve) => client.once('message', (d: Buffer) => resolve(d))), 'the echo')
+    client.send(data)
+    kept.push(await echo) // kept without a copy: the client's messages are its own
+  }
+  t.equal(same(kept, sent), sent.length, 'every echo the client kept holds its own bytes')
+  client.terminate()
+  await waitFor(() => lentSlabsInUse() === 0, 'no slab in use')
+  t.pass('slabs back to 0')
+})
