@@ -109,8 +109,9 @@ export function lentSlabsInUse (): number {
 }
 
 /**
- * Bytes for a reader that keeps them past this tick without a write callback (the compression
- * outbox: zlib reads its input later): a copy of lent bytes, the value itself otherwise.
+ * Bytes for a reader that keeps them beyond what a write callback covers (the compression
+ * outbox: zlib reads its input later; injectWS's in-memory socket: its peer keeps what was
+ * pushed): a copy of lent bytes, the value itself otherwise.
  */
 export function ownBytes<T extends string | Buffer> (payload: T): T {
   if (typeof payload === 'string' || slabOf(payload) === undefined) return payload
