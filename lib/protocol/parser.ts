@@ -252,7 +252,7 @@ export class FrameParser {
           if (this.borrowed && (this.opcode >= 0x8 || (this.fin && this.fragments === 1))) {
             // a lent read: the payload is kept (a message, a control payload), so it is copied
             // out, unmasked on the way (a fragment is copied into the accumulator anyway)
-            payload = this.messageBuffer(n)
+            payload = this.memory === null ? Buffer.allocUnsafe(n) : this.messageBuffer(n)
             if (this.masked) unmaskCopy(chunk, offset, n, payload, 0, this.maskKey, 0)
             else chunk.copy(payload, 0, offset, offset + n)
           } else {
