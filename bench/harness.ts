@@ -109,7 +109,7 @@ export class ServerProcess {
     if (kind === 'ours-base') {
       if (baseLib === undefined) throw new Error('the ours-base server needs --base=<dir>')
       env.BENCH_LIB = baseLib
-    } else if ((kind === 'ours' || kind === 'ours-bare') && ourLib !== undefined) {
+    } else if ((kind === 'ours' || kind === 'ours-bare' || kind === 'ours-lent') && ourLib !== undefined) {
       env.BENCH_LIB = ourLib
     } else delete env.BENCH_LIB
     const [command, args] = hasTaskset()

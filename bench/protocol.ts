@@ -1,5 +1,5 @@
 /** Messages between the bench runner and a server process (over the child's IPC channel). */
-export type ServerKind = 'ours' | 'ours-base' | 'ours-bare' | 'ws' | 'ws-nobu' | 'fastify-websocket' | 'raw' | 'bun'
+export type ServerKind = 'ours' | 'ours-base' | 'ours-bare' | 'ours-lent' | 'ws' | 'ws-nobu' | 'fastify-websocket' | 'raw' | 'bun'
 
 export interface ServerRequest {
   id: number

@@ -55,7 +55,7 @@ const servers = (option('servers')?.split(',') as ServerKind[] | undefined) ?? A
 // the plugin runs compiled by the project's build, as users run it (see buildLib); --tsx runs
 // the TypeScript sources through tsx instead (quicker to iterate, more memory per connection)
 const viaTsx = args.includes('--tsx')
-if (!viaTsx && (servers.includes('ours') || servers.includes('ours-bare'))) setOurLib(buildLib(fileURLToPath(new URL('..', import.meta.url)), 'current'))
+if (!viaTsx && (servers.includes('ours') || servers.includes('ours-bare') || servers.includes('ours-lent'))) setOurLib(buildLib(fileURLToPath(new URL('..', import.meta.url)), 'current'))
 const base = option('base')
 if (base !== undefined) {
   // --base=<dir>: also run the plugin from <dir> (a copy of the repository, or of its lib/ with
@@ -70,6 +70,7 @@ const LABEL: Record<ServerKind, string> = {
   ours: 'fastify-rfc6455',
   'ours-base': 'fastify-rfc6455 (--base)',
   'ours-bare': 'fastify-rfc6455 WebSocket on plain http (no Fastify)',
+  'ours-lent': 'fastify-rfc6455, lentMessages: true',
   ws: 'ws + bufferutil',
   'ws-nobu': 'ws (no bufferutil)',
   'fastify-websocket': '@fastify/websocket',

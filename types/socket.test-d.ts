@@ -13,6 +13,7 @@ const options: WebSocketPluginOptions = {
   maxFragments: 16384,
   closeTimeout: 5000,
   sharedReadBuffer: true,
+  lentMessages: false,
   protocols: ['chat.v1'],
   invalidMessage: 'reply',
   perMessageDeflate: { threshold: 1024, serverMaxWindowBits: 12, clientNoContextTakeover: true },
@@ -36,6 +37,9 @@ await app.register(websocket, { bufferedAmountPolicy: 'block' })
 await app.register(websocket, { maxPayload: '1mb' })
 // @ts-expect-error: sharedReadBuffer is a boolean
 await app.register(websocket, { sharedReadBuffer: 'yes' })
+// @ts-expect-error: lentMessages is a boolean
+await app.register(websocket, { lentMessages: 1 })
+app.ws('/lent', { lentMessages: true }, (socket) => { socket.on('message', (data) => { socket.send(data) }) })
 
 app.ws('/socket', async (socket) => {
   socket.on('message', (data, isBinary) => {

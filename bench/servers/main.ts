@@ -34,14 +34,16 @@ function onRequestHook (request: { headers: Record<string, unknown> }, _reply: u
   else done()
 }
 
-async function startOurs (): Promise<BenchServer> {
+async function startOurs (options: { lentMessages?: boolean } = {}): Promise<BenchServer> {
   const { default: Fastify } = await import('fastify')
   // BENCH_LIB: another copy of lib/ (e.g. a snapshot before a change) for a side-by-side run
   const libEntry = process.env.BENCH_LIB ?? '../../lib/index.js'
   const lib = await import(libEntry) as typeof import('../../lib/index.js')
   const websocket = lib.default
   const app = Fastify({ logger: false })
-  await app.register(websocket, { maxPayload: MAX_PAYLOAD })
+  // ours-lent: large binary messages lent (valid until the listener returns): the echo's send()
+  // holds the slab until its write completes
+  await app.register(websocket, { maxPayload: MAX_PAYLOAD, ...options })
   app.addHook('onRequest', onRequestHook)
   app.ws('/*', (socket, request) => {
     // bench/topics.ts: connections on /topic subscribe to one topic (a lib/ from before topics has no subscribe)
@@ -243,8 +245,9 @@ async function startRaw (): Promise<BenchServer> {
 }
 
 const starters: Record<ServerKind, () => Promise<BenchServer>> = {
-  ours: startOurs,
-  'ours-base': startOurs,
+  ours: () => startOurs(),
+  'ours-base': () => startOurs(),
+  'ours-lent': () => startOurs({ lentMessages: true }),
   'ours-bare': startOursBare,
   ws: startWs,
   'ws-nobu': startWs,

@@ -15,6 +15,7 @@ import { ConnectionState, Flag, type QueuedMessage } from './connection-state.js
 import { kInMessage } from './heartbeat.js'
 import { CloseCode } from '../protocol/constants.js'
 import type { CompressionOutbox } from './outbox.js'
+import { holdSlab, type Slab, slabOf } from './message-pool.js'
 import type { MessageData } from './types.js'
 
 /** WebSocket.DROP: returned by the `inbound` option to drop a message */
@@ -157,7 +158,13 @@ export abstract class InboundConnection extends ConnectionState {
     this.sawMessage()
     const meter = this.settings.meter
     if (meter !== undefined) meter.received(this, data.length, wireSize < 0 ? data.length : wireSize, binary, wireSize >= 0)
-    if (this.budget !== null && !this.withinBudget(data.length)) return
+    // lentMessages: a large binary message is a view of a slab the parser holds for its delivery
+    // (./message-pool.ts); it is released once the listeners returned, or copied if it waits
+    const slab = this.settings.lentMessages && binary ? slabOf(data) : undefined
+    if (this.budget !== null && !this.withinBudget(data.length)) {
+      if (slab !== undefined) slab.release()
+      return
+    }
     let value: unknown = data
     if (this.settings.inbound !== undefined) {
       try {
@@ -169,8 +176,21 @@ export abstract class InboundConnection extends ConnectionState {
       if (value === kDrop) return
     }
     if (this.queue === null && this.iterators === 0 && this.listenerCount('message') > 0) {
-      this.emitMessage(value, binary, data.length)
+      if (slab === undefined) {
+        this.emitMessage(value, binary, data.length, undefined)
+        return
+      }
+      try {
+        this.emitMessage(value, binary, data.length, slab)
+      } finally {
+        slab.release()
+      }
       return
+    }
+    if (slab !== undefined) {
+      // queued for a later listener or the async iterator: it outlives this call, so it is a copy
+      value = data = Buffer.from(data)
+      slab.release()
     }
     this.enqueue(data, binary, value)
   }
@@ -243,7 +263,7 @@ export abstract class InboundConnection extends ConnectionState {
         while (this.iterators === 0 && this.listenerCount('message') > 0) {
           const item = this.dequeue()
           if (item === undefined) break
-          this.emitMessage(item.value, item.binary, item.data.length)
+          this.emitMessage(item.value, item.binary, item.data.length, undefined)
         }
       } finally {
         this.dispatching = false
@@ -258,8 +278,9 @@ export abstract class InboundConnection extends ConnectionState {
    * tracked: while maxQueuedMessages promises or maxQueuedBytes of their messages are unsettled,
    * reading from the socket pauses, so a slow async consumer bounds memory like the iterator
    * does. A rejected promise is a listener error (1011), never an unhandled rejection.
+   * `slab`: the message is lent (lentMessages): an async listener holds it until its promise settles.
    */
-  private emitMessage (value: unknown, binary: boolean, bytes: number): void {
+  private emitMessage (value: unknown, binary: boolean, bytes: number, slab: Slab | undefined): void {
     const listeners = this.rawListeners('message')
     for (let i = 0; i < listeners.length; i++) {
       let result: unknown
@@ -270,7 +291,7 @@ export abstract class InboundConnection extends ConnectionState {
         return
       }
       if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
-        this.trackListener(result as Promise<unknown>, bytes)
+        this.trackListener(result as Promise<unknown>, bytes, slab)
       }
     }
   }
@@ -306,7 +327,8 @@ export abstract class InboundConnection extends ConnectionState {
     }
   }
 
-  private trackListener (promise: Promise<unknown>, bytes: number): void {
+  private trackListener (promise: Promise<unknown>, bytes: number, slab: Slab | undefined): void {
+    if (slab !== undefined) holdSlab(slab)
     this.pendingListeners++
     this.pendingListenerBytes += bytes
     if (!this.pausedForListeners && (this.pendingListeners >= this.settings.maxQueuedMessages || this.pendingListenerBytes >= this.settings.maxQueuedBytes)) {
@@ -314,6 +336,7 @@ export abstract class InboundConnection extends ConnectionState {
       this.socket.pause()
     }
     const settled = (): void => {
+      if (slab !== undefined) slab.release()
       this.pendingListeners--
       this.pendingListenerBytes -= bytes
       if (this.pausedForListeners && this.pendingListeners < this.settings.maxQueuedMessages / 2 && this.pendingListenerBytes < this.settings.maxQueuedBytes / 2) {

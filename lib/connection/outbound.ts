@@ -13,6 +13,7 @@ import { UTF8_ACCEPT, UTF8_REJECT, validateUtf8 } from '../protocol/utf8.js'
 import type { PreparedMessage } from './broadcast.js'
 import { Flag } from './connection-state.js'
 import { InboundConnection } from './inbound.js'
+import { holdSlab, ownBytes, slabOf } from './message-pool.js'
 import { kFlushNow } from './outlet.js'
 import { OfferModes } from './outbox.js'
 import { callbackError, kSerialize, type PayloadKind, payloadKind, SendFlag, sendFlags } from './payload.js'
@@ -78,13 +79,17 @@ export abstract class OutboundConnection extends InboundConnection {
     if (this.core.closing || this.readyState !== ReadyState.Open) return this.notOpen(cb)
     const payload: string | Buffer = kind === 'text' ? data as string : kind === 'binary' ? toBuffer(data as ArrayBuffer) : this.settings.serialize(data)
     if (!this.admit(payload, cb)) return false
-    if (this.outbox !== null && this.outbox.offer(typeof payload === 'string' ? Opcode.Text : Opcode.Binary, payload, cb, OfferModes.normal)) {
+    if (this.outbox !== null && this.outbox.offer(typeof payload === 'string' ? Opcode.Text : Opcode.Binary, ownBytes(payload), cb, OfferModes.normal)) {
       this.sawMessage()
       if (this.settings.meter !== undefined) this.settings.meter.sent(this, payload.length, typeof payload !== 'string')
       return this.sendResult()
     }
-    if (typeof payload === 'string') this.core.sendText(payload)
-    else this.core.sendBinary(payload)
+    if (typeof payload === 'string') {
+      this.core.sendText(payload)
+    } else {
+      this.core.sendBinary(payload)
+      this.holdLent(payload)
+    }
     this.sawMessage()
     if (this.settings.meter !== undefined) this.settings.meter.sent(this, payload.length, typeof payload !== 'string')
     if (cb !== undefined) (this.callbacks ??= []).push(cb)
@@ -119,8 +124,9 @@ export abstract class OutboundConnection extends InboundConnection {
     if (!this.admit(payload, cb, streaming ? 'close' : this.settings.bufferedAmountPolicy)) return false
     const opcode = streaming ? Opcode.Continuation : binary ? Opcode.Binary : Opcode.Text
     const mode = more ? OfferModes.fragment : (flags & SendFlag.NoCompress) !== 0 ? OfferModes.uncompressed : OfferModes.normal
-    if (this.outbox === null || !this.outbox.offer(opcode, payload, cb, mode)) {
+    if (this.outbox === null || !this.outbox.offer(opcode, ownBytes(payload), cb, mode)) {
       this.core.sendData(opcode, payload, more ? FRAGMENT : FINAL)
+      if (typeof payload !== 'string') this.holdLent(payload)
       if (cb !== undefined) (this.callbacks ??= []).push(cb)
       this.scheduleFlush()
     }
@@ -133,6 +139,18 @@ export abstract class OutboundConnection extends InboundConnection {
       this.endStream()
     }
     return this.sendResult()
+  }
+
+  /**
+   * Lent bytes (lentMessages, ./message-pool.ts) queued by reference: their slab is held until
+   * the socket's write of them completes (the flush's callbacks), so a slab is not reused for a
+   * later message while its bytes still wait to be written.
+   */
+  private holdLent (payload: Buffer): void {
+    const slab = slabOf(payload)
+    if (slab === undefined) return
+    holdSlab(slab)
+    ;(this.callbacks ??= []).push(slab.release)
   }
 
   /** The streamed message ended: prepared messages that waited for it go now, in order. */

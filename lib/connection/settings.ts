@@ -6,6 +6,7 @@
 import { Defaults } from '../protocol/constants.js'
 import type { ProtocolOptions } from '../protocol/protocol.js'
 import type { LivenessOptions } from './heartbeat.js'
+import { messagePool } from './message-pool.js'
 import { type BufferedAmountPolicy, defaultMaxBufferedAmount, defaultMaxQueuedBytes, LimitDefaults, resolveMaxPayload } from './limits.js'
 import type { TopicHub } from '../topics/hub.js'
 import type { BudgetOptions } from './budget.js'
@@ -19,6 +20,8 @@ export interface ConnectionSettings {
   readonly maxFragments: number
   readonly closeTimeout: number
   readonly sharedReadBuffer: boolean
+  /** large binary messages are lent (./message-pool.ts): set only where they can be (no `inbound`) */
+  readonly lentMessages: boolean
   readonly maxQueuedMessages: number
   readonly maxQueuedBytes: number
   readonly maxBufferedAmount: number
@@ -55,14 +58,19 @@ export function resolveSettings (
   const { limit: maxPayload, derivedFrom } = resolveMaxPayload(options.maxPayload ?? Defaults.maxPayload)
   const role = options.role ?? 'server'
   const maxFragments = options.maxFragments ?? Defaults.maxFragments
+  // an `inbound` hook (message schemas) may keep what it is given: its messages are never lent;
+  // with permessage-deflate neither (inflated messages are zlib's; uncompressed ones may wait
+  // behind an inflating one)
+  const lentMessages = options.lentMessages === true && options.inbound === undefined
   return {
     role,
     maxPayload,
     maxFragments,
-    core: { role, maxPayload, maxFragments, allowRsv1: false },
-    coreWithDeflate: { role, maxPayload, maxFragments, allowRsv1: true },
+    core: { role, maxPayload, maxFragments, allowRsv1: false, memory: lentMessages ? messagePool : null },
+    coreWithDeflate: { role, maxPayload, maxFragments, allowRsv1: true, memory: null },
     closeTimeout: options.closeTimeout ?? Defaults.closeTimeout,
     sharedReadBuffer: options.sharedReadBuffer ?? true,
+    lentMessages,
     maxQueuedMessages: options.maxQueuedMessages ?? LimitDefaults.maxQueuedMessages,
     maxQueuedBytes: options.maxQueuedBytes ?? defaultMaxQueuedBytes(derivedFrom),
     maxBufferedAmount: options.maxBufferedAmount ?? defaultMaxBufferedAmount(derivedFrom),

@@ -13,6 +13,11 @@ export interface WebSocketOptions {
   closeTimeout?: number
   /** read a plain TCP socket into one buffer shared by all sockets, copying messages out; default true */
   sharedReadBuffer?: boolean
+  /**
+   * Binary messages of 16 KiB or more are handed to 'message' listeners as views of reused
+   * memory, valid only until the listener returns (or its promise settles); default false
+   */
+  lentMessages?: boolean
   /** negotiated subprotocol ('' when none) */
   protocol?: string
   /** queued inbound messages (nobody consuming yet) before reading pauses */

@@ -15,6 +15,7 @@ import { Server as TlsServer } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import { isHttp2Server, openOverHttp2, type OpenedSocket } from './inject-h2.js'
 import { WebSocket } from '../connection/connection.js'
+import { ownBytes } from '../connection/message-pool.js'
 import { argumentError } from '../protocol/errors.js'
 import { acceptKey } from '../protocol/handshake.js'
 import { acceptDeflateResponse, buildDeflateOffer, type DeflateClientOffer } from '../protocol/permessage-deflate.js'
@@ -104,7 +105,8 @@ class MemorySocket extends Duplex {
       callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }))
       return
     }
-    if (peer.push(chunk)) callback()
+    // the peer keeps what is pushed past this callback: lent bytes (lentMessages) are copied
+    if (peer.push(ownBytes(chunk))) callback()
     else peer.blocked = callback
   }
 

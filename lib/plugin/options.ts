@@ -49,6 +49,11 @@ export interface WebSocketRouteOptions extends LimitOptions {
   /** read plain TCP sockets into one shared buffer, copying messages out (see README); default true */
   sharedReadBuffer?: boolean
   /**
+   * Binary messages of 16 KiB or more reach 'message' listeners as views of reused memory, valid
+   * only until the listener returns (or its promise settles): copy what you keep (see README); default false
+   */
+  lentMessages?: boolean
+  /**
    * Subprotocols this route speaks, or a function that picks one of the client's offers.
    * With a list the first client-offered one (client preference) that the route supports wins.
    * Default: none (the 101 never carries Sec-WebSocket-Protocol).
@@ -263,6 +268,7 @@ const routeOptionTable = {
   maxFragments: option(Defaults.maxFragments, integer),
   closeTimeout: option(Defaults.closeTimeout, integer),
   sharedReadBuffer: option(true, boolean),
+  lentMessages: option(false, boolean),
   protocols: option<readonly string[] | ProtocolSelector>([], protocolList),
   invalidMessage: option<InvalidMessagePolicy>('reply', invalidMessagePolicy),
   // under `ws` only: a top-level `errorHandler` is Fastify's own (HTTP) route option

@@ -252,6 +252,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
       maxFragments: options.maxFragments,
       closeTimeout: options.closeTimeout,
       sharedReadBuffer: options.sharedReadBuffer,
+      lentMessages: options.lentMessages,
       // flow control and liveness
       heartbeatInterval: options.heartbeatInterval,
       idleTimeout: options.idleTimeout,

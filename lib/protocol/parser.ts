@@ -32,6 +32,20 @@ export interface ParserOptions {
   maxFragments: number
   /** RSV1 allowed on the first frame of a data message (permessage-deflate negotiated) */
   allowRsv1: boolean
+  /** where the memory of uncompressed single-frame binary messages comes from (lent messages); default: allocated */
+  memory?: MessageMemory | null
+}
+
+/**
+ * Memory for messages that is handed back after use (the adapter's lent messages). The parser
+ * asks it for the buffer of an uncompressed binary message whose size the frame header announced
+ * (a single frame, FIN set), and drops what it took if the message never completes.
+ */
+export interface MessageMemory {
+  /** a buffer of `size` bytes, or undefined: then the parser allocates one */
+  take (size: number): Buffer | undefined
+  /** a buffer of take() that will not be delivered (the parser stopped, or was reset) */
+  drop (buffer: Buffer): void
 }
 
 const HEADER = 0
@@ -60,6 +74,7 @@ export class FrameParser {
   private maxPayload: number
   private maxFragments: number
   private allowRsv1: boolean
+  private memory: MessageMemory | null
 
   private state: number = HEADER
   /** partial header bytes carried to the next chunk (at most 13) */
@@ -108,6 +123,7 @@ export class FrameParser {
     this.maxPayload = options.maxPayload
     this.maxFragments = options.maxFragments
     this.allowRsv1 = options.allowRsv1
+    this.memory = options.memory ?? null
   }
 
   /**
@@ -120,6 +136,8 @@ export class FrameParser {
     this.maxPayload = options.maxPayload
     this.maxFragments = options.maxFragments
     this.allowRsv1 = options.allowRsv1
+    this.dropAcc()
+    this.memory = options.memory ?? null
     this.state = HEADER
     this.leftover = null
     this.fin = false
@@ -175,7 +193,7 @@ export class FrameParser {
   stop (): void {
     this.state = STOPPED
     this.leftover = null
-    this.acc = null
+    this.dropAcc()
     this.pieces = null
     this.piecesMasked = false
     this.control = null
@@ -234,7 +252,7 @@ export class FrameParser {
           if (this.borrowed && (this.opcode >= 0x8 || (this.fin && this.fragments === 1))) {
             // a lent read: the payload is kept (a message, a control payload), so it is copied
             // out, unmasked on the way (a fragment is copied into the accumulator anyway)
-            payload = Buffer.allocUnsafe(n)
+            payload = this.memory === null ? Buffer.allocUnsafe(n) : this.messageBuffer(n)
             if (this.masked) unmaskCopy(chunk, offset, n, payload, 0, this.maskKey, 0)
             else chunk.copy(payload, 0, offset, offset + n)
           } else {
@@ -434,6 +452,11 @@ export class FrameParser {
       this.pieces = null
     }
     let acc = this.acc
+    if (acc === null && this.memory !== null) {
+      // the whole frame at once, for a message whose size is known: lent memory
+      const capacity = this.accCapacity(needed, streaming)
+      if (capacity === needed + this.remaining) this.acc = acc = this.messageBuffer(capacity)
+    }
     if (acc === null || acc.length < needed) {
       const next = Buffer.allocUnsafe(this.accCapacity(needed, streaming))
       if (acc !== null) acc.copy(next, 0, 0, this.messageLength)
@@ -471,6 +494,24 @@ export class FrameParser {
     return pieces === null || ((length >= MIN_PIECE || remainingAfter === 0) && pieces.length < MAX_PIECES)
   }
 
+  /**
+   * The buffer of a whole message of `size` bytes: from the lent memory for an uncompressed
+   * single-frame binary message (data frame, FIN, first fragment), else allocated.
+   */
+  private messageBuffer (size: number): Buffer {
+    if (this.memory !== null && this.opcode === Opcode.Binary && this.fin && !this.compressed) {
+      const lent = this.memory.take(size)
+      if (lent !== undefined) return lent
+    }
+    return Buffer.allocUnsafe(size)
+  }
+
+  /** Forget the accumulator of a message that will not be delivered (lent memory goes back). */
+  private dropAcc (): void {
+    if (this.acc !== null && this.memory !== null) this.memory.drop(this.acc)
+    this.acc = null
+  }
+
   /** Copy the pieces to the start of `target`, unmasking them on the way if they are masked. */
   private joinPieces (pieces: Buffer[], target: Buffer): void {
     let o = 0
@@ -501,7 +542,7 @@ export class FrameParser {
         if (this.piecesMasked) unmaskWithKey(data, 0, data.length, this.maskKey, 0)
         this.piecesMasked = false
       } else {
-        data = Buffer.allocUnsafe(this.messageLength)
+        data = this.messageBuffer(this.messageLength)
         this.joinPieces(pieces, data)
       }
       this.pieces = null

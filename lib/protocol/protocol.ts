@@ -13,7 +13,7 @@
 import { CloseCode, Defaults, isValidCloseCode, MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, Opcode } from './constants.js'
 import { argumentError, ProtocolError, WebSocketUsageError } from './errors.js'
 import { decodeClosePayload, encodeClosePayload } from './frame.js'
-import { FrameParser, type ParserOptions, type ParserSink } from './parser.js'
+import { FrameParser, type MessageMemory, type ParserOptions, type ParserSink } from './parser.js'
 import { type FrameOptions, FrameWriter, NOTHING } from './writer.js'
 
 export const ReadyState = {
@@ -41,6 +41,8 @@ export interface ProtocolOptions {
   maxFragments?: number
   /** permessage-deflate negotiated: RSV1 is allowed on the first frame of a message */
   allowRsv1?: boolean
+  /** memory lent for large binary messages (see MessageMemory); default null: allocated */
+  memory?: MessageMemory | null
 }
 
 const NO_RSV = { fin: true, rsv: 0 }
@@ -122,7 +124,8 @@ function resolveProtocolOptions (options: ProtocolOptions): ParserOptions {
     role: options.role ?? 'server',
     maxPayload: options.maxPayload ?? Defaults.maxPayload,
     maxFragments: options.maxFragments ?? Defaults.maxFragments,
-    allowRsv1: options.allowRsv1 ?? false
+    allowRsv1: options.allowRsv1 ?? false,
+    memory: options.memory ?? null
   }
 }
 

@@ -41,6 +41,7 @@ const badValues: Array<[string, Record<string, unknown>]> = [
   ['protocols [1]', { protocols: [1] }],
   ['invalidMessage "explode"', { invalidMessage: 'explode' }],
   ['sharedReadBuffer "yes"', { sharedReadBuffer: 'yes' }],
+  ['lentMessages "yes"', { lentMessages: 'yes' }],
   ['allowedOrigins "https://a.example"', { allowedOrigins: 'https://a.example' }],
   ['bufferedAmountPolicy "explode"', { bufferedAmountPolicy: 'explode' }],
   ['perMessageDeflate "yes"', { perMessageDeflate: 'yes' }],
