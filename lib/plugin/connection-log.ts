@@ -72,8 +72,7 @@ export function closedBy (ws: WebSocket, socket: Duplex, shuttingDown: boolean):
   return socket.errored != null || socket.readableEnded ? 'client' : 'server'
 }
 
-export interface CloseLine {
-  route: string
+export interface CloseInfo {
   code: number
   reason: string
   wasClean: boolean
@@ -81,11 +80,19 @@ export interface CloseLine {
   durationMs: number
 }
 
-/** The `websocket closed` line: info level, one per connection. */
-export function logClosed (log: FastifyBaseLogger, line: CloseLine, ws: WebSocket, socket: Duplex): void {
+/**
+ * The `websocket closed` line: info level, one per connection. Built field by field: an object
+ * spread here cost more than the rest of the close (measured per handshake).
+ */
+export function logClosed (log: FastifyBaseLogger, route: string, info: CloseInfo, ws: WebSocket, socket: Duplex): void {
   const { bytesRead, bytesWritten } = socket as Duplex & { bytesRead?: unknown, bytesWritten?: unknown }
   log.info({
-    ...line,
+    route,
+    code: info.code,
+    reason: info.reason,
+    wasClean: info.wasClean,
+    closedBy: info.closedBy,
+    durationMs: info.durationMs,
     // a TCP socket's counters, the opening handshake included (an in-memory socket has none)
     bytesRead: typeof bytesRead === 'number' ? bytesRead : undefined,
     bytesWritten: typeof bytesWritten === 'number' ? bytesWritten : undefined,

@@ -18,7 +18,7 @@ import { negotiatePerMessageDeflate } from '../protocol/permessage-deflate.js'
 import { CloseCode } from '../protocol/constants.js'
 import { compileMessageValidator, compileOutboundSerializer, createInbound, type MessageHandler, type MessageSchemas, type MessageValidator } from './messages.js'
 import { type ResolvedOptions, resolveOptions, type WebSocketRouteOptions } from './options.js'
-import { closedBy, logClosed, logUpgradeCompleted } from './connection-log.js'
+import { type CloseInfo, closedBy, logClosed, logUpgradeCompleted } from './connection-log.js'
 import { addConnection, collectHooks, type Connections, deleteConnection, type HookLists } from './registry.js'
 import type { TopicHub } from '../topics/hub.js'
 import { takeResumeParameter } from './resume-parameter.js'
@@ -152,8 +152,8 @@ function onConnectionClose (this: WebSocket, code: number, reason: string, wasCl
     if (left === 0) state.byAddress.delete(address)
     else state.byAddress.set(address, left)
   }
-  const info = { code, reason, wasClean, closedBy: closedBy(this, socket, state.closing), durationMs: this[kAge] }
-  logClosed(log, { route, ...info }, this, socket)
+  const info: CloseInfo = { code, reason, wasClean, closedBy: closedBy(this, socket, state.closing), durationMs: this[kAge] }
+  logClosed(log, route, info, this, socket)
   state.metrics.closed(route, socket, code, info.closedBy)
   publishClose(this, connection, info)
   if (hooks === undefined) return
@@ -347,12 +347,11 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     // permessage-deflate (RFC 7692 §5: the first acceptable offer wins, or none)
     const pmd = options.perMessageDeflate
     const deflate = pmd === null ? null : negotiatePerMessageDeflate(handshake.extensions, pmd)
-    const responseHeaders: Record<string, string> = {}
 
     reply.hijack()
     const socket = upgrade.socket
     // the transport writes the answer: a 101 on HTTP/1.1, a 200 HEADERS frame on HTTP/2
-    if (!upgrade.accept(handshake, { protocol, extensions: deflate?.response, headers: responseHeaders })) return
+    if (!upgrade.accept(handshake, { protocol, extensions: deflate?.response })) return
     logUpgradeCompleted(request, reply, upgrade.successStatus)
 
     // ---- the connection ----

@@ -116,7 +116,7 @@ export function validateHandshake (req: HandshakeRequest): ValidHandshake {
   if (typeof key !== 'string' || !isValidKey(key.trim())) {
     return fail(badRequest(HandshakeErrorCode.Key, 'Sec-WebSocket-Key must be base64 of 16 bytes'))
   }
-  return { key: key.trim(), ...offer }
+  return { key: key.trim(), protocols: offer.protocols, extensions: offer.extensions }
 }
 
 /**
@@ -137,7 +137,8 @@ export function validateExtendedConnect (req: ExtendedConnectRequest): ValidHand
   }
   // §5: "The Origin, Sec-WebSocket-Version, Sec-WebSocket-Protocol, and Sec-WebSocket-Extensions
   // header fields are used in the CONNECT request and response-header fields as defined in [RFC6455]"
-  return { key: undefined, ...readOffer(headers) }
+  const offer = readOffer(headers)
+  return { key: undefined, protocols: offer.protocols, extensions: offer.extensions }
 }
 
 /** The negotiation both HTTP versions share: the version, the offered subprotocols and extensions. */
@@ -205,9 +206,25 @@ export function acceptHeaders (key: string, answer: HandshakeAnswer = {}): Recor
   return { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Accept': acceptKey(key), ...responseHeaders(answer) }
 }
 
-/** The 101 response head (§4.2.2 (5)) as HTTP/1.1 bytes. Header values must already be valid. */
+/**
+ * The 101 response head (§4.2.2 (5)) as HTTP/1.1 bytes. Header values must already be valid.
+ * The same lines in the same order as `acceptHeaders`, written without building its objects
+ * (once per handshake); answer headers of the same name replace the line in place, as there.
+ */
 export function buildAcceptResponse (key: string, answer: HandshakeAnswer = {}): string {
-  const headers = acceptHeaders(key, answer)
+  const extra = answer.headers
+  if (extra !== undefined) {
+    for (const name in extra) {
+      if (Object.hasOwn(extra, name)) return headLines(acceptHeaders(key, answer))
+    }
+  }
+  let head = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ' + acceptKey(key) + '\r\n'
+  if (answer.protocol !== undefined) head += 'Sec-WebSocket-Protocol: ' + answer.protocol + '\r\n'
+  if (answer.extensions !== undefined) head += 'Sec-WebSocket-Extensions: ' + answer.extensions + '\r\n'
+  return head + '\r\n'
+}
+
+function headLines (headers: Record<string, string>): string {
   let head = 'HTTP/1.1 101 Switching Protocols\r\n'
   for (const name of Object.keys(headers)) head += `${name}: ${headers[name]}\r\n`
   return head + '\r\n'

@@ -1,7 +1,7 @@
 // lib/protocol/handshake.ts: the server's opening handshake (RFC 6455 §4.2) and §1.3's example.
 import t from 'tap'
 import {
-  acceptKey, buildAcceptResponse, isValidKey, isWebSocketUpgrade, selectProtocol, validateHandshake, type HandshakeRequest
+  acceptHeaders, acceptKey, buildAcceptResponse, isValidKey, isWebSocketUpgrade, selectProtocol, validateHandshake, type HandshakeRequest
 } from '../../lib/protocol/handshake.js'
 import { HandshakeError } from '../../lib/protocol/errors.js'
 
@@ -40,6 +40,12 @@ t.test('RFC 6455 §1.3: the example key and its accept value', async (t) => {
   t.match(withAll, /\r\nSec-WebSocket-Protocol: chat\r\n/)
   t.match(withAll, /\r\nSec-WebSocket-Extensions: permessage-deflate\r\n/)
   t.match(withAll, /\r\nx-extra: 1\r\n\r\n$/)
+  // without extra headers the head is written directly: the same lines as acceptHeaders gives
+  const lines = (headers: Record<string, string>): string =>
+    'HTTP/1.1 101 Switching Protocols\r\n' + Object.keys(headers).map((name) => `${name}: ${headers[name]}\r\n`).join('') + '\r\n'
+  for (const answer of [{}, { protocol: 'chat' }, { extensions: 'permessage-deflate' }, { protocol: 'chat', extensions: 'permessage-deflate', headers: {} }]) {
+    t.equal(buildAcceptResponse(KEY, answer), lines(acceptHeaders(KEY, answer)), JSON.stringify(answer))
+  }
 })
 
 t.test('a valid request is accepted', async (t) => {
