@@ -332,7 +332,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
       return refuseUpgrade(state, request, reply, new HandshakeError('WS_ERR_ORIGIN_FORBIDDEN', 403, 'this origin may not open a WebSocket here'))
     }
     if (state.connections.size >= state.options.maxConnections ||
-        (state.byRoute.get(request.routeOptions.url ?? request.url)?.size ?? 0) >= options.maxConnections) {
+        (state.byRoute.get(currentRuntime.route)?.size ?? 0) >= options.maxConnections) {
       return refuseUpgrade(state, request, reply, new HandshakeError('WS_ERR_TOO_MANY_CONNECTIONS', 503, 'too many WebSocket connections', { 'retry-after': '1' }))
     }
     const address = addressesCounted ? request.ip : undefined
