@@ -6,8 +6,8 @@
  * Hot paths only set flags (`sawBytes`, `sawMessage`); the clock turns them into timestamps on
  * its next tick, so no `Date.now()` is taken per read. The clock ticks at a resolution derived
  * from the shortest configured deadline (a quarter of it, between 5 ms and 1 s), so a deadline
- * of T ms fires between T and T + 2 x resolution. The timer is unref'd and stopped as soon as
- * no connection is watched, so an idle process holds no timer.
+ * of T ms fires between T and T + 2 x resolution. The timer is unref'd and stopped at its first
+ * tick with no connection watched, so an idle process holds no timer.
  *
  * A tick that comes late (the event loop was blocked: a long synchronous task, a GC pause, a
  * starved process) runs before the bytes that arrived meanwhile are read, so it judges no peer:
@@ -213,12 +213,15 @@ class LivenessClock {
   }
 
   unwatch (item: LivenessEmitter): void {
+    // the timer stops at its next tick with nothing to watch, not here: connections opened and
+    // closed one after another would otherwise create and clear a timer each
     this.watched.delete(item)
-    if (this.watched.size === 0 && this.timer !== null) {
-      clearInterval(this.timer)
-      this.timer = null
-      this.resolution = Infinity
-    }
+  }
+
+  private stop (): void {
+    clearInterval(this.timer!)
+    this.timer = null
+    this.resolution = Infinity
   }
 
   private restart (): void {
@@ -231,6 +234,7 @@ class LivenessClock {
   }
 
   private readonly onTick = (): void => {
+    if (this.watched.size === 0) return this.stop()
     const time = now()
     // more than a period behind: the loop was blocked and the bytes that came meanwhile wait in
     // the kernel. The next tick follows a poll for I/O and judges, late or not (a loop that is

@@ -5,6 +5,7 @@ import { once } from 'node:events'
 import { WebSocket } from '../../lib/index.js'
 import { clock } from '../../lib/connection/heartbeat.js'
 import { clientFrame, closeCodeOf, deadline, rawWebSocket, server, tcpPair } from './helpers.js'
+import { until } from '../plugin/helpers.js'
 
 const off = { heartbeatInterval: 0, idleTimeout: 0, maxLifetime: 0, incompleteMessageTimeout: 0 }
 
@@ -70,6 +71,8 @@ t.test('heartbeat: a Pong that arrived while the event loop was blocked still an
 })
 
 t.test('one shared timer for all connections, stopped when the last one closes', async (t) => {
+  // the earlier tests' connections are closed: the timer stops at its next tick
+  await until(() => !clock.running, 'the clock stops', 3000)
   const before = clock.timersCreated
   t.equal(clock.running, false, 'no timer while no connection is watched')
   const pairs = await Promise.all(Array.from({ length: 20 }, () => tcpPair({ ...off, heartbeatInterval: 10_000 })))
@@ -78,7 +81,25 @@ t.test('one shared timer for all connections, stopped when the last one closes',
   t.equal(clock.running, true)
   await Promise.all(pairs.map(async (p) => { const c = once(p.ws, 'close'); await p.close(); await c }))
   t.equal(clock.size, 0)
-  t.equal(clock.running, false, 'the timer is gone with the last connection')
+  // the timer stops at its first tick with nothing to watch (the resolution is 1 s here)
+  await until(() => !clock.running, 'the clock stops', 3000)
+  t.equal(clock.running, false, 'the timer is gone after the last connection')
+})
+
+t.test('connections opened one after another, each closed before the next, share one timer', async (t) => {
+  await until(() => !clock.running, 'the clock stops', 3000)
+  const before = clock.timersCreated
+  for (let i = 0; i < 5; i++) {
+    const pair = await tcpPair({ ...off, heartbeatInterval: 10_000 })
+    t.equal(clock.size, 1, `connection ${i + 1} is watched`)
+    const closed = once(pair.ws, 'close')
+    await pair.close()
+    await closed
+    t.equal(clock.size, 0)
+  }
+  t.equal(clock.timersCreated - before, 1, 'one interval timer, not one per connection')
+  await until(() => !clock.running, 'the clock stops', 3000)
+  t.equal(clock.running, false)
 })
 
 t.test('idleTimeout: no message either way -> close 1001 "idle timeout"; pings do not count', async (t) => {
