@@ -11,6 +11,7 @@ import { CloseCode } from '../protocol/constants.js'
 import type { ProtocolError } from '../protocol/errors.js'
 import { type ProtocolEvent, WebSocketProtocol } from '../protocol/protocol.js'
 import { PerMessageDeflate } from './deflate.js'
+import { useListenerTable } from './listener-table.js'
 import { type ExpiryReason, LivenessEmitter } from './heartbeat.js'
 import type { PreparedMessage } from './broadcast.js'
 import { type Flushable, flushLater } from './outlet.js'
@@ -186,6 +187,7 @@ export abstract class ConnectionState extends LivenessEmitter {
 
   constructor (socket: Duplex, options: WebSocketOptions) {
     super()
+    useListenerTable(this)
     const settings = (options as InternalOptions)[kSettings] ?? resolveSettings(options)
     this.settings = settings
     this[kContext] = (options as InternalOptions)[kContext]
