@@ -12,7 +12,7 @@ import type { ProtocolError } from '../protocol/errors.js'
 import { type ProtocolEvent, WebSocketProtocol } from '../protocol/protocol.js'
 import { PerMessageDeflate } from './deflate.js'
 import { useListenerTable } from './listener-table.js'
-import { type ExpiryReason, LivenessEmitter } from './heartbeat.js'
+import { type ExpiryReason, LivenessEmitter, type LivenessOptions } from './heartbeat.js'
 import type { PreparedMessage } from './broadcast.js'
 import { type Flushable, flushLater } from './outlet.js'
 import { CompressionOutbox } from './outbox.js'
@@ -151,6 +151,8 @@ export abstract class ConnectionState extends LivenessEmitter {
   get overBudget (): BudgetKind | null { return this.rare === null ? null : this.rare.overBudget }
   /** who sent the first Close frame: 'local', 'peer', or undefined (none yet) */
   get [kCloseInitiator] (): 'local' | 'peer' | undefined { return this.core.closeInitiator }
+
+  protected get livenessOptions (): LivenessOptions { return this.settings.liveness }
 
   protected more (): RareState {
     return this.rare ??= new RareState()
