@@ -1,7 +1,8 @@
 // What an idle connection keeps (memory per connection): its listener table stays a small
 // fast-mode object, and the peer's address is looked up only when a per-address limit needs it.
 // Behaviour is asserted alongside: any event name works, listeners come and go as on any emitter.
-import t from 'tap'
+import t, { type Test } from 'tap'
+import type { WebSocket as WsClient } from 'ws'
 import type { EventEmitter } from 'node:events'
 import { setFlagsFromString } from 'node:v8'
 import Fastify from 'fastify'
@@ -27,17 +28,23 @@ async function server (options: Record<string, unknown> = {}): Promise<{ app: Re
   return { app, url: `ws://127.0.0.1:${port}/`, sockets }
 }
 
-function listenerTable (socket: WebSocket): object {
-  return (socket as unknown as { _events: object })._events
-}
-
-t.test('an open connection keeps its listeners in a fast-mode object, not a hash table', async (t) => {
+/** A server with one client connected: the client and the server's WebSocket. */
+async function oneConnection (t: Test): Promise<{ client: WsClient, socket: WebSocket }> {
   const { app, url, sockets } = await server()
   t.teardown(() => app.close())
   const client = await open(url)
   t.teardown(() => client.close())
   await deadline((async () => { while (sockets.length === 0) await new Promise((resolve) => setImmediate(resolve)) })(), 'the connection')
-  const socket = sockets[0]
+  return { client, socket: sockets[0] }
+}
+
+function listenerTable (socket: WebSocket): object {
+  return (socket as unknown as { _events: object })._events
+}
+
+t.test('an open connection keeps its listeners in a fast-mode object, not a hash table', async (t) => {
+  const { socket: first } = await oneConnection(t)
+  const socket = first
   t.equal(socket.listenerCount('message'), 1)
   t.ok(hasFastProperties(listenerTable(socket)), 'the listener table is in fast mode')
   // the table has no prototype properties: Object.prototype's names are ordinary event names
@@ -46,12 +53,8 @@ t.test('an open connection keeps its listeners in a fast-mode object, not a hash
 })
 
 t.test('any event name works on the listener table, as on any EventEmitter', async (t) => {
-  const { app, url, sockets } = await server()
-  t.teardown(() => app.close())
-  const client = await open(url)
-  t.teardown(() => client.close())
-  await deadline((async () => { while (sockets.length === 0) await new Promise((resolve) => setImmediate(resolve)) })(), 'the connection')
-  const socket = sockets[0] as unknown as EventEmitter
+  const { client, socket: first } = await oneConnection(t)
+  const socket = first as unknown as EventEmitter
   const names = ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'newListener']
   for (const name of names) t.equal(socket.listenerCount(name), 0, `no listener for ${name} before`)
   const heard: string[] = []
@@ -77,14 +80,10 @@ t.test('any event name works on the listener table, as on any EventEmitter', asy
 // runs before the last test: a route declared with its own per-address limit makes every route
 // of the process count addresses
 t.test('without a per-address limit the peer address is never looked up', async (t) => {
-  const { app, url, sockets } = await server()
-  t.teardown(() => app.close())
-  const client = await open(url)
-  t.teardown(() => client.close())
-  await deadline((async () => { while (sockets.length === 0) await new Promise((resolve) => setImmediate(resolve)) })(), 'the connection')
+  const { socket: first } = await oneConnection(t)
   // net.Socket caches the answer of getpeername() in `_peername` (an object and a string) on
   // its first `remoteAddress`
-  const raw = (sockets[0] as unknown as { socket: { _peername?: unknown } }).socket
+  const raw = (first as unknown as { socket: { _peername?: unknown } }).socket
   t.equal(raw._peername, undefined, 'the socket holds no cached peer address')
 })
 
