@@ -75,8 +75,8 @@ interface RouteConnection {
   hooks: HookLists | undefined
   /** the upgraded socket (who closed, bytes: for the close log line) */
   socket: Duplex
-  /** the client address counted by maxConnectionsPerAddress */
-  address: string
+  /** the client address counted by maxConnectionsPerAddress (undefined: no limit anywhere) */
+  address: string | undefined
   messagesIn: number
   messagesOut: number
 }
@@ -133,9 +133,12 @@ function onConnectionClose (this: WebSocket, code: number, reason: string, wasCl
   const { runtime, log, hooks, socket } = connection
   const { state, route } = runtime
   deleteConnection(state, route, this)
-  const left = (state.byAddress.get(connection.address) ?? 1) - 1
-  if (left === 0) state.byAddress.delete(connection.address)
-  else state.byAddress.set(connection.address, left)
+  const address = connection.address
+  if (address !== undefined) {
+    const left = (state.byAddress.get(address) ?? 1) - 1
+    if (left === 0) state.byAddress.delete(address)
+    else state.byAddress.set(address, left)
+  }
   const info = { code, reason, wasClean, closedBy: closedBy(this, socket, state.closing), durationMs: this[kAge] }
   logClosed(log, { route, ...info }, this, socket)
   state.metrics.closed(route, socket, code, info.closedBy)
@@ -237,8 +240,17 @@ function negotiateProtocol (options: ResolvedOptions, handshake: ValidHandshake,
   return selectProtocol(handshake.protocols, options.protocols)
 }
 
+/**
+ * A route was declared with a maxConnectionsPerAddress of its own. Every route is declared before
+ * the server listens (Fastify refuses routes after ready), so this is settled before the first
+ * upgrade: addresses are counted on every route when any limit exists, not at all otherwise.
+ */
+let routeLimitsAddresses = false
+
 export function createRouteHandler (definition: RouteDefinition): RouteHandlerMethod {
   const { wsOptions, schemas, messageHandlers, wsHandler, httpHandler } = definition
+  const perAddress = wsOptions.maxConnectionsPerAddress
+  if (perAddress !== undefined && perAddress !== Infinity) routeLimitsAddresses = true
   const json = schemas.message !== undefined || messageHandlers !== undefined
   let runtime: RouteRuntime | undefined
 
@@ -318,8 +330,10 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
         (state.byRoute.get(request.routeOptions.url ?? request.url)?.size ?? 0) >= options.maxConnections) {
       return refuseUpgrade(state, request, reply, new HandshakeError('WS_ERR_TOO_MANY_CONNECTIONS', 503, 'too many WebSocket connections', { 'retry-after': '1' }))
     }
-    const address = request.ip
-    if ((state.byAddress.get(address) ?? 0) >= options.maxConnectionsPerAddress) {
+    // Memory: reading request.ip makes the socket cache its peer address (an object and a
+    // string per connection), so it is read only when some limit counts addresses
+    const address = routeLimitsAddresses || state.options.maxConnectionsPerAddress !== Infinity ? request.ip : undefined
+    if (address !== undefined && (state.byAddress.get(address) ?? 0) >= options.maxConnectionsPerAddress) {
       // RFC 6585 §4: 429 Too Many Requests
       return refuseUpgrade(state, request, reply, new HandshakeError('WS_ERR_TOO_MANY_CONNECTIONS_PER_ADDRESS', 429, 'too many WebSocket connections from this address', { 'retry-after': '1' }))
     }
@@ -363,7 +377,7 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
     const ws = new WebSocket(socket, connectionOptions)
     if (state.topics.history !== null) takeResumeParameter(ws, request)
     addConnection(state, route, ws)
-    state.byAddress.set(address, (state.byAddress.get(address) ?? 0) + 1)
+    if (address !== undefined) state.byAddress.set(address, (state.byAddress.get(address) ?? 0) + 1)
     state.metrics.opened(route, socket)
     if (channels.open.hasSubscribers) channels.open.publish({ socket: ws, request, route, protocol: ws.protocol, extensions: ws.extensions })
     if (options.errorHandler !== undefined) {
