@@ -11,7 +11,8 @@ import { CloseCode } from '../protocol/constants.js'
 import type { ProtocolError } from '../protocol/errors.js'
 import { type ProtocolEvent, WebSocketProtocol } from '../protocol/protocol.js'
 import { PerMessageDeflate } from './deflate.js'
-import { type ExpiryReason, LivenessEmitter } from './heartbeat.js'
+import { useListenerTable } from './listener-table.js'
+import { type ExpiryReason, LivenessEmitter, type LivenessOptions } from './heartbeat.js'
 import type { PreparedMessage } from './broadcast.js'
 import { type Flushable, flushLater } from './outlet.js'
 import { CompressionOutbox } from './outbox.js'
@@ -151,6 +152,8 @@ export abstract class ConnectionState extends LivenessEmitter {
   /** who sent the first Close frame: 'local', 'peer', or undefined (none yet) */
   get [kCloseInitiator] (): 'local' | 'peer' | undefined { return this.core.closeInitiator }
 
+  protected get livenessOptions (): LivenessOptions { return this.settings.liveness }
+
   protected more (): RareState {
     return this.rare ??= new RareState()
   }
@@ -186,6 +189,7 @@ export abstract class ConnectionState extends LivenessEmitter {
 
   constructor (socket: Duplex, options: WebSocketOptions) {
     super()
+    useListenerTable(this)
     const settings = (options as InternalOptions)[kSettings] ?? resolveSettings(options)
     this.settings = settings
     this[kContext] = (options as InternalOptions)[kContext]

@@ -65,8 +65,6 @@ const WATCHING = 4
 export abstract class LivenessEmitter extends EventEmitter<WebSocketEvents> {
   /** SAW_BYTES, SAW_MESSAGE (since the last tick) and WATCHING */
   private livenessBits = 0
-  /** shared by every connection of a route; null until startLiveness() */
-  private livenessOptions: LivenessOptions | null = null
   private readonly opened: number
   private lastBytes: number
   private lastMessage: number
@@ -88,6 +86,8 @@ export abstract class LivenessEmitter extends EventEmitter<WebSocketEvents> {
 
   /** send a heartbeat Ping */
   abstract [kHeartbeatPing] (): void
+  /** the deadlines, shared by every connection of a route (read from its settings: no field here) */
+  protected abstract get livenessOptions (): LivenessOptions
   /** a deadline passed */
   abstract [kExpire] (reason: ExpiryReason): void
   /** true while an inbound data message has started and not finished */
@@ -99,7 +99,6 @@ export abstract class LivenessEmitter extends EventEmitter<WebSocketEvents> {
   protected sawMessage (): void { this.livenessBits |= SAW_MESSAGE }
 
   protected startLiveness (options: LivenessOptions, budget: BudgetOptions | null): void {
-    this.livenessOptions = options
     if (budget !== null && hasBudget(budget)) {
       this.budget = new InboundBudget(budget, now())
       this.watch(Math.min(BUDGET_RESOLUTION, isActive(options) ? resolutionFor(options) : Infinity))
@@ -136,7 +135,7 @@ export abstract class LivenessEmitter extends EventEmitter<WebSocketEvents> {
 
   /** Called by the clock. */
   [kTick] (now: number, tick: Tick): void {
-    const o = this.livenessOptions ?? NO_LIVENESS
+    const o = this.livenessOptions
     const bits = this.livenessBits
     if ((bits & SAW_BYTES) !== 0) { this.lastBytes = now; this.pingSentAt = 0 }
     if ((bits & SAW_MESSAGE) !== 0) this.lastMessage = now
@@ -168,8 +167,6 @@ export abstract class LivenessEmitter extends EventEmitter<WebSocketEvents> {
     this[kExpire](reason)
   }
 }
-
-const NO_LIVENESS: LivenessOptions = { heartbeatInterval: 0, idleTimeout: 0, maxLifetime: 0, incompleteMessageTimeout: 0 }
 
 function isActive (o: LivenessOptions): boolean {
   return o.heartbeatInterval > 0 || o.idleTimeout > 0 || o.maxLifetime > 0 || o.incompleteMessageTimeout > 0

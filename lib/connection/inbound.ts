@@ -8,6 +8,7 @@
  * WebSocket's (the abstract members below).
  */
 import { isUtf8 } from 'node:buffer'
+import type { EventEmitter } from 'node:events'
 import { ProtocolError } from '../protocol/errors.js'
 import { DeflateCloseCode, DeflateErrorCode } from '../protocol/permessage-deflate.js'
 import type { ProtocolEvent } from '../protocol/protocol.js'
@@ -175,7 +176,7 @@ export abstract class InboundConnection extends ConnectionState {
       }
       if (value === kDrop) return
     }
-    if (this.queue === null && this.iterators === 0 && this.listenerCount('message') > 0) {
+    if (this.queue === null && this.iterators === 0 && messageListenersOf(this) !== undefined) {
       if (slab === undefined) {
         this.emitMessage(value, binary, data.length, undefined)
         return
@@ -281,11 +282,15 @@ export abstract class InboundConnection extends ConnectionState {
    * `slab`: the message is lent (lentMessages): an async listener holds it until its promise settles.
    */
   private emitMessage (value: unknown, binary: boolean, bytes: number, slab: Slab | undefined): void {
-    const listeners = this.rawListeners('message')
-    for (let i = 0; i < listeners.length; i++) {
+    // one listener (the common case) is called without the array rawListeners() copies per call
+    const one = messageListenersOf(this)
+    const listeners = typeof one === 'function' ? undefined : this.rawListeners('message')
+    const count = listeners === undefined ? 1 : listeners.length
+    for (let i = 0; i < count; i++) {
+      const listener = (listeners === undefined ? one : listeners[i]) as (this: InboundConnection, ...args: unknown[]) => unknown
       let result: unknown
       try {
-        result = (listeners[i] as (this: InboundConnection, ...args: unknown[]) => unknown).call(this, value, binary)
+        result = listener.call(this, value, binary)
       } catch (err) {
         this.listenerError(err)
         return
@@ -458,4 +463,13 @@ export abstract class InboundConnection extends ConnectionState {
       if (this.transportClosed) this.maybeEmitClose()
     }
   }
+}
+
+/**
+ * The 'message' entry of an EventEmitter's listener table: undefined with no listener, the function
+ * itself with one (a `once` wrapper for a once listener), an array with several. Read per message
+ * instead of listenerCount()/rawListeners(), which cost a call and an array per message.
+ */
+function messageListenersOf (emitter: EventEmitter): unknown {
+  return (emitter as unknown as { _events: Record<string, unknown> })._events.message
 }

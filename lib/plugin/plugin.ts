@@ -21,7 +21,7 @@ import type { MessageHandler } from './messages.js'
 import { OptionErrorCode } from './option-errors.js'
 import { resolveOptions, resolvePluginOptions, splitRouteOptions, type WebSocketPluginOptions } from './options.js'
 import { addWebSocketHook } from './registry.js'
-import { checkRouteDeclaration, createRouteHandler, decorateRequestWs, getState, invalidHandler, noteAddressLimit, type PluginState, type WebSocketHandler } from './route.js'
+import { checkRouteDeclaration, createRouteHandler, decorateRequestWs, getState, invalidHandler, type PluginState, type WebSocketHandler } from './route.js'
 import { kRouteDone, kState } from './symbols.js'
 import { addShutdownHook } from './shutdown.js'
 import { WebSocketMetrics } from './metrics.js'
@@ -110,7 +110,6 @@ function register (fastify: FastifyInstance, pluginOptions: unknown): TopicHub {
       'fastify-rfc6455 is already registered on this Fastify instance (register it once; a child context may register it again with its own options)')
   }
   const options = resolvePluginOptions(pluginOptions)
-  noteAddressLimit(options.route.maxConnectionsPerAddress)
   const state: PluginState = {
     options: options.route,
     connections: new Set(),

@@ -75,23 +75,10 @@ interface RouteConnection {
   hooks: HookLists | undefined
   /** the upgraded socket (who closed, bytes: for the close log line) */
   socket: Duplex
-  /** the client address counted by maxConnectionsPerAddress (undefined: not counted) */
+  /** the client address counted by maxConnectionsPerAddress (undefined: no limit anywhere) */
   address: string | undefined
   messagesIn: number
   messagesOut: number
-}
-
-/**
- * Whether some registration or route of this process limits connections per address: only then
- * is each connection's address (`request.ip`, a getpeername(2) system call per connection) looked
- * up and counted, for every route, since a route's limit counts the registration's other routes
- * too. Limits are declared before the server listens, so every connection a limit sees is counted.
- */
-let addressesCounted = false
-
-/** A registration or route declares `maxConnectionsPerAddress`: count addresses from now on. */
-export function noteAddressLimit (limit: unknown): void {
-  if (limit !== undefined && limit !== Infinity) addressesCounted = true
 }
 
 function connectionOf (socket: WebSocket): RouteConnection {
@@ -253,9 +240,17 @@ function negotiateProtocol (options: ResolvedOptions, handshake: ValidHandshake,
   return selectProtocol(handshake.protocols, options.protocols)
 }
 
+/**
+ * A route was declared with a maxConnectionsPerAddress of its own. Every route is declared before
+ * the server listens (Fastify refuses routes after ready), so this is settled before the first
+ * upgrade: addresses are counted on every route when any limit exists, not at all otherwise.
+ */
+let routeLimitsAddresses = false
+
 export function createRouteHandler (definition: RouteDefinition): RouteHandlerMethod {
   const { wsOptions, schemas, messageHandlers, wsHandler, httpHandler } = definition
-  noteAddressLimit(wsOptions.maxConnectionsPerAddress)
+  const perAddress = wsOptions.maxConnectionsPerAddress
+  if (perAddress !== undefined && perAddress !== Infinity) routeLimitsAddresses = true
   const json = schemas.message !== undefined || messageHandlers !== undefined
   let runtime: RouteRuntime | undefined
 
@@ -335,7 +330,10 @@ export function createRouteHandler (definition: RouteDefinition): RouteHandlerMe
         (state.byRoute.get(currentRuntime.route)?.size ?? 0) >= options.maxConnections) {
       return refuseUpgrade(state, request, reply, new HandshakeError('WS_ERR_TOO_MANY_CONNECTIONS', 503, 'too many WebSocket connections', { 'retry-after': '1' }))
     }
-    const address = addressesCounted ? request.ip : undefined
+    // Memory and time: reading request.ip makes the socket cache its peer address (an object and
+    // a string per connection) and costs a getpeername(2) system call, so it is read only when
+    // some limit counts addresses
+    const address = routeLimitsAddresses || state.options.maxConnectionsPerAddress !== Infinity ? request.ip : undefined
     if (address !== undefined && (state.byAddress.get(address) ?? 0) >= options.maxConnectionsPerAddress) {
       // RFC 6585 §4: 429 Too Many Requests
       return refuseUpgrade(state, request, reply, new HandshakeError('WS_ERR_TOO_MANY_CONNECTIONS_PER_ADDRESS', 429, 'too many WebSocket connections from this address', { 'retry-after': '1' }))

@@ -1,9 +1,9 @@
 // What an upgrade costs the server when no option asks for more: the peer's address
-// (`request.ip`, a getpeername(2) system call per connection) is looked up only when a
-// registration or route of the process limits connections per address. A limit declared on one
-// route still counts the connections of the registration's other routes.
-// One file, one process: the address counting switches on for the whole process at the first
-// declared limit, so the test without any limit runs first and alone in its app.
+// (`request.ip`, a getpeername(2) system call per connection) is looked up only when the
+// registration, or any route of the process, limits connections per address. A limit declared on
+// one route still counts the connections of the registration's other routes.
+// One file, one process: a route's limit switches the counting on for the whole process, so the
+// test without any limit runs first.
 import t from 'tap'
 import type { Socket } from 'node:net'
 import Fastify from 'fastify'
