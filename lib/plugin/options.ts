@@ -15,6 +15,7 @@ import type { BudgetOptions } from '../connection/budget.js'
 import type { ServeAsyncApiOptions } from './asyncapi.js'
 import type { InvalidMessageError } from './messages.js'
 import { checkOptionNames, invalidOption, movedOptionError, withOptionName } from './option-errors.js'
+import { isStringList, originCheckOf } from './origin-check.js'
 
 export type ProtocolSelector = (offered: string[], request: FastifyRequest) => string | undefined
 
@@ -195,45 +196,9 @@ function isFunction<F> (value: unknown, name: string): F {
   return value as F
 }
 
-function isStringList (value: unknown): value is readonly string[] {
-  return Array.isArray(value) && value.every((v) => typeof v === 'string')
-}
-
 function protocolList (value: unknown, name: string): readonly string[] | ProtocolSelector {
   if (typeof value !== 'function' && !isStringList(value)) throw invalidOption(`option ${name} must be an array of strings or a function`)
   return value as readonly string[] | ProtocolSelector
-}
-
-function originCheck (value: unknown, name: string): OriginCheck {
-  if (typeof value === 'function') return value as OriginCheck
-  if (!isStringList(value)) throw invalidOption(`option ${name} must be an array of strings or a function`)
-  const allowed = new Set(value.map((v) => v.toLowerCase()))
-  // RFC 6454 §7.3: the Origin header is one serialized origin ("null" for opaque origins)
-  return (origin) => origin === undefined || allowed.has(origin.toLowerCase())
-}
-
-/** RFC 6454 §4: the origin of a request to `host` (the Host header) is its scheme, host and port. */
-function sameOrigin (origin: string, host: string | undefined): boolean {
-  if (host === undefined) return false
-  let url: URL
-  try { url = new URL(origin) } catch { return false }
-  // the Host header carries no scheme; the default port of the Origin's scheme may be implicit
-  const defaultPort = url.protocol === 'https:' ? ':443' : url.protocol === 'http:' ? ':80' : ''
-  const expected = host.toLowerCase()
-  return url.host === expected || (url.port === '' && url.host + defaultPort === expected)
-}
-
-function authorityOf (request: FastifyRequest): string | undefined {
-  const authority = request.headers[':authority']
-  return typeof authority === 'string' ? authority : undefined
-}
-
-function originCheckOf (value: unknown, name: string): OriginCheck {
-  if (value === 'same-origin') value = ['same-origin']
-  if (!isStringList(value) || !value.includes('same-origin')) return originCheck(value, name)
-  const others = originCheck(value.filter((v) => v !== 'same-origin'), name)
-  // HTTP/2 (RFC 8441): the authority is the :authority pseudo-header (RFC 9113 §8.3.1)
-  return (origin, request) => origin === undefined || sameOrigin(origin, request.headers.host ?? authorityOf(request)) || others(origin, request)
 }
 
 function inboundBudget (value: unknown, name: string): BudgetOptions {
