@@ -226,7 +226,7 @@ t.test('the subscriber connection killed while more is published than the stream
   t.match(b.host.errors[0], { code: 'WS_ERR_ADAPTER_UNAVAILABLE', recovered: false })
 })
 
-t.test('Redis killed and restarted: appends meanwhile are reported once and counted, not kept; after the restart a new epoch from offset 1 (EVAL: the new server has no script)', async (t) => {
+t.test('Redis killed and restarted: appends meanwhile are reported and counted once each, not kept; after the restart a new epoch from offset 1 (EVAL: the new server has no script)', async (t) => {
   const server = await redisFor(t)
   const a = await instance(t, server)
   await a.adapter.subscribe('o')
@@ -237,12 +237,17 @@ t.test('Redis killed and restarted: appends meanwhile are reported once and coun
   await server.stop()
   await down
   for (let i = 0; i < 3; i++) a.store.append('o', '"lost"')
-  // an append sent as the publisher connection closed fails when the close is processed
+  // Either the publisher connection noticed the outage first (the appends are counted, reported
+  // once now and with their count once Redis is back), or some were sent before it did and each
+  // fails on its own (reported with unforwarded: 1): under load both happen. Either way every
+  // report says unavailable, and the reports account for the 3 lost appends once each.
   await a.host.until(() => a.host.errors.length > 0, 'the loss reported')
-  t.same(a.host.errors.map((e) => [e.code, (e as { recovered?: boolean }).recovered]), [['WS_ERR_ADAPTER_UNAVAILABLE', false]], 'reported once')
+  t.same(a.host.errors.map((e) => [e.code, (e as { recovered?: boolean }).recovered]), a.host.errors.map(() => ['WS_ERR_ADAPTER_UNAVAILABLE', false]), 'reported as lost')
+  const accounted = (): number => a.host.errors.reduce((sum, e) => sum + Number((e as { unforwarded?: number }).unforwarded ?? 0), 0)
   await server.start()
-  await a.host.until(() => a.host.errors.length === 2, 'the recovery reported')
-  t.match(a.host.errors[1], { code: 'WS_ERR_ADAPTER_UNAVAILABLE', recovered: true, unforwarded: 3 })
+  await a.host.until(() => accounted() === 3, 'the 3 lost appends accounted for')
+  t.ok(a.host.errors.every((e) => e.code === 'WS_ERR_ADAPTER_UNAVAILABLE'), 'every report says unavailable')
+  t.ok(a.host.errors.filter((e) => (e as { recovered?: boolean }).recovered === true).length <= 1, 'at most one recovery report')
   a.store.append('o', '"after"')
   await a.host.until(() => a.host.delivered.length === 2, 'delivered after the restart')
   t.equal(a.host.delivered[1].offset, 1)
